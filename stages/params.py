@@ -1,0 +1,158 @@
+"""The params contract: params.yaml is read and validated here, once, before any work.
+
+Every key is required (params.yaml pins everything that changes a result), unknown
+keys are refused, and each problem is reported on one line naming the key and what is
+allowed. Stages call `load()` and receive a frozen, typed object.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+FRAMEWORKS = ("tf_keras", "keras_core", "keras3_tensorflow", "keras3_jax", "keras3_torch")
+SYNTHETIC = "synthetic"
+OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+
+Count = Annotated[int, Field(ge=1)]
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+MD5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{32}$")]
+
+
+class ParamsError(ValueError):
+    """Raised with a message that is ready to show to a user (one line per problem)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Synthetic(_Strict):
+    train: Count
+    test: Count
+
+
+class Download(_Strict):
+    timeout_s: Annotated[float, Field(gt=0)]
+    retries: Annotated[int, Field(ge=0, le=100)]
+
+
+class Data(_Strict):
+    source: Annotated[str, StringConstraints(min_length=1)]
+    md5: Optional[MD5]
+    synthetic: Synthetic
+    limit_train: Optional[Count]
+    limit_test: Optional[Count]
+    download: Download
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.source == SYNTHETIC
+
+    @property
+    def is_url(self) -> bool:
+        return self.source.startswith(("http://", "https://"))
+
+    @model_validator(mode="after")
+    def _md5_required(self):
+        if not self.is_synthetic and self.md5 is None:
+            raise ValueError("data.md5 is required when data.source is a URL or a file "
+                             "(the archive's expected MD5, 32 hex digits)")
+        return self
+
+
+class Train(_Strict):
+    epochs: Count
+    batch_size: Count
+    optimizer: Literal["adam", "sgd", "rmsprop", "adamw"]
+    learning_rate: Annotated[float, Field(gt=0, le=10)]
+    validation_split: Annotated[float, Field(ge=0, lt=1)]
+    shuffle: bool
+    jit_compile: Literal["default", True, False]
+
+
+class Evaluate(_Strict):
+    batch_size: Count
+    repeats: Annotated[int, Field(ge=1, le=1000)]
+
+
+class Params(_Strict):
+    seed: Seed
+    data: Data
+    frameworks: Annotated[list[Literal[FRAMEWORKS]], Field(min_length=1)]  # type: ignore[valid-type]
+    seeds: Annotated[list[Seed], Field(min_length=1)]
+    device: Literal["auto", "cpu", "gpu"]
+    train: Train
+    evaluate: Evaluate
+
+    @model_validator(mode="after")
+    def _unique(self):
+        for key in ("frameworks", "seeds"):
+            values = getattr(self, key)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{key} lists a value twice: {values}")
+        return self
+
+
+def _where(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not (isinstance(part, str) and (part.startswith("literal[") or part in ("bool", "int", "float", "str"))):
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _explain(err: ValidationError, path: Path) -> str:
+    lines = []
+    for e in err.errors():
+        key = _where(e["loc"])
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown key '{key}'")
+        elif e["type"] == "missing":
+            lines.append(f"{path}: missing key '{key}'")
+        elif e["type"] == "value_error":
+            lines.append(f"{path}: {e['msg'].removeprefix('Value error, ')}")
+        else:
+            lines.append(f"{path}: {key}: {e['msg']} (got {e['input']!r})")
+    return "\n".join(lines)
+
+
+def parse(raw: object, path: Path | str = "params.yaml") -> Params:
+    """Validate an already-loaded mapping; raise ParamsError with a readable message."""
+    path = Path(path)
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise ParamsError(_explain(err, path)) from None
+
+
+def load(path: Path | str = "params.yaml") -> Params:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found") from None
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from None
+    return parse(raw, path)
+
+
+def load_or_exit(path: Path | str = "params.yaml") -> Params:
+    """For stage entry points: a params problem ends the process with its message."""
+    try:
+        return load(path)
+    except ParamsError as err:
+        sys.exit(f"error: {err}")
+
+
+if __name__ == "__main__":  # `python -m stages.params` checks params.yaml
+    p = load_or_exit(sys.argv[1] if len(sys.argv) > 1 else "params.yaml")
+    print(f"params.yaml is valid: {len(p.frameworks)} contender(s) x {len(p.seeds)} seed(s), "
+          f"source {p.data.source}")

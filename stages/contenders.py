@@ -13,10 +13,13 @@ started under another interpreter re-executes itself under the right one.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import os
+import re
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -33,6 +36,21 @@ COMMON_ENV = {
 # Packages whose versions are recorded beside every result.
 RECORDED_PACKAGES = ("tensorflow", "tf-keras", "keras", "keras-core", "jax", "jaxlib", "torch",
                      "numpy", "scikit-learn", "dvc")
+
+
+# Native (C++) start-up lines that TensorFlow prints on a healthy run and TF_CPP_MIN_LOG_LEVEL
+# cannot hide, because they come before its logging is set up. Anything else is passed on.
+_BENIGN_NATIVE = re.compile("|".join([
+    r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+    r"oneDNN custom operations are on",
+    r"Could not find cuda drivers on your machine",
+    r"Unable to register cu(DNN|FFT|BLAS) factory",
+    r"computation placer already registered",
+    r"TF-TRT Warning: Could not find TensorRT",
+    r"This TensorFlow binary is optimized to use available CPU instructions",
+    r"To enable the following instructions",
+]))
+_NO_DRIVER_NATIVE = re.compile(r"failed call to cuInit")  # expected only where no NVIDIA driver is installed
 
 
 class ContenderError(RuntimeError):
@@ -135,7 +153,32 @@ def activate(name: str, device: str = "auto") -> ModuleType:
     if device != "cpu":
         # Deterministic XLA kernels on GPU (JAX, and TF when jit_compile is on).
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
-    return importlib.import_module(contender.module)
+    with _filtered_native_stderr():
+        keras = importlib.import_module(contender.module)
+        visible_gpus(name)  # initialises CUDA (or finds none) here, inside the filter
+    return keras
+
+
+@contextlib.contextmanager
+def _filtered_native_stderr():
+    """Capture file descriptor 2 (C++ output too) and replay all but the known start-up noise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            no_driver = not os.path.exists("/proc/driver/nvidia/version")
+            for line in capture.read().decode(errors="replace").splitlines(keepends=True):
+                if _BENIGN_NATIVE.search(line) or (no_driver and _NO_DRIVER_NATIVE.search(line)):
+                    continue
+                sys.stderr.write(line)
+            sys.stderr.flush()
 
 
 # ---- backend differences -------------------------------------------------------------

@@ -1,0 +1,203 @@
+"""Train and evaluate every contender for real, each in its own process, on a tiny data set."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from stages import contenders, measure
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+N_TRAIN, N_TEST, EPOCHS = 384, 128, 2
+
+
+def run_stage(cwd: Path, module: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=environ,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """A directory with params.yaml and a tiny, learnable prepared data set."""
+    d = tmp_path_factory.mktemp("contenders")
+    rng = np.random.default_rng(0)
+    prototypes = rng.integers(0, 256, (10, 32, 32, 3))
+
+    def split(n):
+        y = np.arange(n) % 10
+        x = np.clip(prototypes[y] * 0.6 + rng.normal(0, 50, (n, 32, 32, 3)) + 50, 0, 255).astype(np.uint8)
+        return x, y.astype(np.uint8)
+
+    (x_train, y_train), (x_test, y_test) = split(N_TRAIN), split(N_TEST)
+    np.savez(d / "data.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+             class_names=np.array(CLASSES))
+    (d / "data.json").write_text(json.dumps({"source": "synthetic", "md5": "0" * 32, "sha256": "0" * 64,
+                                             "synthetic": True}))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"].update(source="synthetic", md5=None)
+    params["train"].update(epochs=EPOCHS, batch_size=64)
+    params["evaluate"].update(batch_size=64, repeats=2)
+    (d / "params.yaml").write_text(yaml.safe_dump(params))
+    return d
+
+
+def train_and_evaluate(d: Path, framework: str, tag: str, env: dict | None = None):
+    out = {k: d / f"{k}-{framework}-{tag}{ext}" for k, ext in [
+        ("model", ".keras"), ("train", ".json"), ("env", ".json"), ("history", ".csv"),
+        ("eval", ".json"), ("confusion", ".csv"), ("per_class", ".csv")]}
+    train = run_stage(d, "stages.train", framework, "0", "data.npz", "data.json",
+                      *map(str, (out["model"], out["train"], out["env"], out["history"])), env=env)
+    assert train.returncode == 0, train.stderr[-3000:]
+    evaluate = run_stage(d, "stages.evaluate", framework, "0", "data.npz", "data.json",
+                         *map(str, (out["model"], out["eval"], out["confusion"], out["per_class"])), env=env)
+    assert evaluate.returncode == 0, evaluate.stderr[-3000:]
+    return out, train
+
+
+def leaves(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat |= leaves(value, f"{prefix}{key}.")
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", list(contenders.CONTENDERS))
+def test_contender_trains_evaluates_and_repeats_itself(workdir, framework):
+    first, train_log = train_and_evaluate(workdir, framework, "a")
+
+    m = json.loads(first["train"].read_text())
+    flat = leaves(m)
+    assert all(isinstance(v, (int, float)) or v is None for v in flat.values()), "metrics must be numbers"
+    assert m["synthetic"] == 1 and m["epochs"] == EPOCHS and m["train_images"] == N_TRAIN and m["gpu"] == 0
+    t = m["time"]
+    for key in ("import_s", "build_s", "first_epoch_s", "steady_epoch_s", "fit_s"):
+        assert math.isfinite(t[key]) and t[key] > 0, key
+    assert t["steady_epoch_min_s"] <= t["steady_epoch_s"] <= t["steady_epoch_max_s"]
+    assert t["first_epoch_s"] + t["steady_epoch_s"] <= t["fit_s"]  # epochs are inside fit
+    assert m["throughput"]["steady_images_per_s"] == pytest.approx(N_TRAIN / t["steady_epoch_s"])
+    mem = m["memory"]
+    assert mem["rss_after_import_mib"] > 100 and math.isfinite(mem["build_increase_mib"])
+    assert mem["fit_increase_mib"] == pytest.approx(mem["rss_peak_fit_mib"] - mem["rss_after_build_mib"])
+    assert mem["rss_peak_fit_mib"] >= mem["rss_after_build_mib"] - 1
+    assert mem["rss_peak_os_mib"] >= mem["rss_peak_fit_mib"] - 1
+    assert mem["gpu_peak_mib"] is None
+    assert 0 <= m["final"]["accuracy"] <= 1 and math.isfinite(m["final"]["loss"])
+    assert m["jit_compile"] in (0, 1)
+
+    env = json.loads(first["env"].read_text())
+    assert env["framework"] == framework and env["device"] == "cpu"
+    backend = contenders.CONTENDERS[framework].backend
+    assert env["backend"] == backend and env["backend_version"].startswith(env["packages"][backend])
+    assert env["data"]["synthetic"] is True and env["cpu"]["logical_cores"] >= 1 and env["python"]
+    assert env["jit_compile"] == {"param": "default", "effective": bool(m["jit_compile"])}
+
+    history = pd.read_csv(first["history"])
+    assert list(history["epoch"]) == list(range(1, EPOCHS + 1))
+    assert {"loss", "accuracy", "epoch_s"} <= set(history.columns)
+    assert history["epoch_s"].iloc[0] == pytest.approx(t["first_epoch_s"])
+
+    e = json.loads(first["eval"].read_text())
+    for split in ("train", "test"):
+        for key, value in e[split].items():
+            assert 0 <= value <= 1, (split, key)
+    assert e["test"]["accuracy"] > 0.2, "a learnable set must be learnt beyond chance (0.1)"
+    inf = e["inference"]
+    assert inf["images_per_s_min"] <= inf["images_per_s"] <= inf["images_per_s_max"]
+    assert inf["repeats"] == 2 and inf["first_predict_s"] > 0
+    confusion = pd.read_csv(first["confusion"])
+    assert len(confusion) == N_TEST and set(confusion["actual"]) == set(CLASSES)
+    assert (confusion["actual"] == confusion["predicted"]).mean() == pytest.approx(e["test"]["accuracy"])
+    per_class = pd.read_csv(first["per_class"])
+    assert list(per_class["class"]) == CLASSES and per_class["support"].sum() == N_TEST
+
+    # Same params, a fresh process: identical results (timings and memory aside).
+    second, _ = train_and_evaluate(workdir, framework, "b")
+    m2, e2 = json.loads(second["train"].read_text()), json.loads(second["eval"].read_text())
+    assert m2["final"] == m["final"]
+    assert e2["train"] == e["train"] and e2["test"] == e["test"]
+    pd.testing.assert_frame_equal(pd.read_csv(second["history"]).drop(columns="epoch_s"),
+                                  history.drop(columns="epoch_s"), check_exact=True)
+
+
+def test_unknown_framework_is_a_clear_error(workdir):
+    result = run_stage(workdir, "stages.train", "keras4_magic", "0", "data.npz", "data.json", "m", "t", "e", "h")
+    assert result.returncode != 0
+    assert "unknown framework 'keras4_magic'" in result.stderr and "keras3_jax" in result.stderr
+    assert not (workdir / "m").exists()
+
+
+def test_missing_backend_is_a_clear_error(workdir, tmp_path):
+    """An environment without jax: keras3_jax's stage names the package and writes nothing."""
+    site = Path(next(p for p in sys.path if p.endswith("site-packages")))
+    filtered = tmp_path / "site"
+    filtered.mkdir()
+    for entry in site.iterdir():
+        if not entry.name.lower().startswith(("jax", "jaxlib")):
+            (filtered / entry.name).symlink_to(entry)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    venv_site = next(venv.glob("lib/python*/site-packages"))
+    (venv_site / "filtered.pth").write_text(str(filtered) + "\n")
+    python = venv / "bin" / "python"
+
+    result = run_stage(workdir, "stages.train", "keras3_jax", "0", "data.npz", "data.json", "m.keras", "t.json",
+                       "e.json", "h.csv", env={"KERASBENCH_PYTHON_JAX": str(python)})
+    assert result.returncode != 0
+    assert "keras3_jax" in result.stderr and "jax" in result.stderr and "not installed" in result.stderr
+    assert str(python) in result.stderr  # it did run under the environment's own interpreter
+    assert not any((workdir / f).exists() for f in ("m.keras", "t.json", "e.json", "h.csv"))
+
+
+def test_unknown_contender_lookup():
+    with pytest.raises(contenders.ContenderError, match="unknown framework 'tf'"):
+        contenders.get("tf")
+
+
+def test_memory_sampler_sees_a_known_allocation():
+    size_mib = 256
+    with measure.MemorySampler(interval_s=0.01) as sampler:
+        before = measure.rss_mib()
+        block = np.ones(size_mib * measure.MIB // 8)  # float64: every page touched
+        time.sleep(0.2)
+        del block
+        time.sleep(0.05)
+    assert sampler.samples >= 5
+    assert sampler.peak_rss_mib - before == pytest.approx(size_mib, rel=0.1)
+    assert measure.os_peak_rss_mib() >= sampler.peak_rss_mib - 1
+
+
+def test_epoch_timer_excludes_validation_and_summary_excludes_first_epoch():
+    fake_keras = types.SimpleNamespace(callbacks=types.SimpleNamespace(Callback=object))
+    timer = measure.epoch_timer(fake_keras)
+    timer.on_train_begin()
+    for epoch, (train_s, val_s) in enumerate([(0.20, 0.0), (0.05, 0.10), (0.06, 0.10)]):
+        timer.on_epoch_begin(epoch)
+        time.sleep(train_s)
+        timer.on_test_begin()
+        time.sleep(val_s)
+        timer.on_test_end()
+        timer.on_epoch_end(epoch, {"loss": 1.0})
+    seconds = [row["epoch_s"] for row in timer.epochs]
+    assert seconds[0] == pytest.approx(0.20, abs=0.03)
+    assert seconds[1] == pytest.approx(0.05, abs=0.03) and seconds[2] == pytest.approx(0.06, abs=0.03)
+
+    summary = measure.epoch_summary([5.0, 1.0, 3.0, 2.0])
+    assert summary == {"first_epoch_s": 5.0, "steady_epoch_s": 2.0, "steady_epoch_min_s": 1.0,
+                       "steady_epoch_max_s": 3.0}
+    assert measure.epoch_summary([4.0])["steady_epoch_s"] is None

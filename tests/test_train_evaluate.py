@@ -37,7 +37,7 @@ def workdir(tmp_path_factory) -> Path:
 
     def split(n):
         y = np.arange(n) % 10
-        x = np.clip(prototypes[y] * 0.6 + rng.normal(0, 50, (n, 32, 32, 3)) + 50, 0, 255).astype(np.uint8)
+        x = np.clip(prototypes[y] * 0.8 + rng.normal(0, 25, (n, 32, 32, 3)) + 25, 0, 255).astype(np.uint8)
         return x, y.astype(np.uint8)
 
     (x_train, y_train), (x_test, y_test) = split(N_TRAIN), split(N_TEST)
@@ -47,7 +47,7 @@ def workdir(tmp_path_factory) -> Path:
                                              "synthetic": True}))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(source="synthetic", md5=None)
-    params["train"].update(epochs=EPOCHS, batch_size=64)
+    params["train"].update(epochs=EPOCHS, batch_size=32)
     params["evaluate"].update(batch_size=64, repeats=2)
     (d / "params.yaml").write_text(yaml.safe_dump(params))
     return d

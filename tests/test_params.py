@@ -1,0 +1,130 @@
+"""stages/params.py: one test per validation rule, each asserting the offending key is named."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stages.params import ParamsError, load, load_or_exit, parse
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def raw(repo_params) -> dict:
+    return copy.deepcopy(repo_params)
+
+
+def problem(raw: object) -> str:
+    with pytest.raises(ParamsError) as exc:
+        parse(raw)
+    return str(exc.value)
+
+
+def test_repository_params_are_valid():
+    params = load(REPO / "params.yaml")
+    assert params.data.is_url and not params.data.is_synthetic
+    assert params.data.md5 == "c32a1d4ab5d03f1284b67883e8d87530"
+
+
+def test_wrong_type_names_the_key(raw):
+    raw["seed"] = "zero"
+    assert "params.yaml: seed: Input should be a valid integer (got 'zero')" in problem(raw)
+
+
+def test_bool_is_not_an_integer(raw):
+    raw["data"]["download"]["retries"] = True
+    assert "data.download.retries" in problem(raw)
+
+
+def test_unknown_key_is_refused(raw):
+    raw["data"]["sorce"] = "synthetic"
+    assert "unknown key 'data.sorce'" in problem(raw)
+
+
+def test_negative_count_is_refused(raw):
+    raw["data"]["synthetic"]["train"] = -5
+    assert "data.synthetic.train: Input should be greater than or equal to 1 (got -5)" in problem(raw)
+
+
+def test_zero_limit_is_refused(raw):
+    raw["data"]["limit_train"] = 0
+    assert "data.limit_train" in problem(raw)
+
+
+def test_url_source_needs_a_checksum(raw):
+    raw["data"]["md5"] = None
+    assert "data.md5 is required when data.source is a URL or a file" in problem(raw)
+
+
+def test_file_source_needs_a_checksum(raw):
+    raw["data"].update(source="archives/cifar-10-binary.tar.gz", md5=None)
+    assert "data.md5 is required when data.source is a URL or a file" in problem(raw)
+
+
+def test_synthetic_source_needs_no_checksum(raw):
+    raw["data"].update(source="synthetic", md5=None)
+    params = parse(raw)
+    assert params.data.is_synthetic and params.data.md5 is None
+
+
+def test_bad_md5_format_is_refused(raw):
+    raw["data"]["md5"] = "c32a1d4ab5d03f1284b67883e8d8753"  # 31 digits
+    assert "data.md5: String should match pattern" in problem(raw)
+
+
+def test_unknown_framework_is_refused(raw):
+    raw["frameworks"] = ["tf_keras", "pytorch"]
+    message = problem(raw)
+    assert "frameworks[1]" in message and "'pytorch'" in message and "keras3_jax" in message
+
+
+def test_bad_jit_compile_is_refused(raw):
+    raw["train"]["jit_compile"] = "yes"
+    assert "train.jit_compile: Input should be 'default', True or False (got 'yes')" in problem(raw)
+
+
+def test_duplicate_seeds_are_refused(raw):
+    raw["seeds"] = [0, 1, 0]
+    assert "seeds lists a value twice: [0, 1, 0]" in problem(raw)
+
+
+def test_missing_key_is_named(raw):
+    del raw["train"]["epochs"]
+    assert "missing key 'train.epochs'" in problem(raw)
+
+
+def test_every_problem_gets_its_own_line(raw):
+    raw["seed"] = -1
+    raw["device"] = "tpu"
+    lines = problem(raw).splitlines()
+    assert len(lines) == 2 and any("seed" in line for line in lines) and any("device" in line for line in lines)
+
+
+@pytest.mark.parametrize("document", [[1, 2], "just a string", None])
+def test_top_level_must_be_a_mapping(document):
+    assert "expected a mapping of keys at the top level" in problem(document)
+
+
+def test_invalid_yaml_file(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: [0\ndata: {")
+    with pytest.raises(ParamsError) as exc:
+        load(path)
+    assert str(exc.value).startswith(f"{path}: not valid YAML") and "\n" not in str(exc.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ParamsError, match="file not found"):
+        load(tmp_path / "params.yaml")
+
+
+def test_load_or_exit_ends_the_process_with_the_message(tmp_path, raw):
+    raw["data"]["md5"] = "nope"
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(SystemExit) as exc:
+        load_or_exit(path)
+    assert str(exc.value.code).startswith(f"error: {path}: data.md5")

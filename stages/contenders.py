@@ -13,13 +13,13 @@ started under another interpreter re-executes itself under the right one.
 """
 from __future__ import annotations
 
-import contextlib
+import atexit
 import importlib
 import importlib.metadata
 import os
 import re
 import sys
-import tempfile
+import threading
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -153,32 +153,42 @@ def activate(name: str, device: str = "auto") -> ModuleType:
     if device != "cpu":
         # Deterministic XLA kernels on GPU (JAX, and TF when jit_compile is on).
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
-    with _filtered_native_stderr():
-        keras = importlib.import_module(contender.module)
-        visible_gpus(name)  # initialises CUDA (or finds none) here, inside the filter
-    return keras
+    filter_native_stderr()
+    return importlib.import_module(contender.module)
 
 
-@contextlib.contextmanager
-def _filtered_native_stderr():
-    """Capture file descriptor 2 (C++ output too) and replay all but the known start-up noise."""
+def filter_native_stderr() -> None:
+    """From now until exit, pass this process's stderr (C++ output too) through a filter.
+
+    File descriptor 2 becomes a pipe; a thread forwards every line to the real stderr except
+    TensorFlow's known start-up noise, which can come at any time (Keras 3 on JAX or torch
+    imports TensorFlow lazily, e.g. when it saves a model). At exit the pipe is closed and
+    drained, so nothing printed last (a traceback, an error line) is lost.
+    """
     sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            no_driver = not os.path.exists("/proc/driver/nvidia/version")
-            for line in capture.read().decode(errors="replace").splitlines(keepends=True):
-                if _BENIGN_NATIVE.search(line) or (no_driver and _NO_DRIVER_NATIVE.search(line)):
+    real = os.dup(2)
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+    no_driver = not os.path.exists("/proc/driver/nvidia/version")
+
+    def forward():
+        with os.fdopen(read, "rb") as pipe:
+            for line in pipe:
+                text = line.decode(errors="replace")
+                if _BENIGN_NATIVE.search(text) or (no_driver and _NO_DRIVER_NATIVE.search(text)):
                     continue
-                sys.stderr.write(line)
-            sys.stderr.flush()
+                os.write(real, line)
+
+    thread = threading.Thread(target=forward, name="stderr-filter", daemon=True)
+    thread.start()
+
+    def drain():
+        sys.stderr.flush()
+        os.dup2(real, 2)  # the pipe's last writer closes: the thread sees end of file
+        thread.join(timeout=5)
+
+    atexit.register(drain)
 
 
 # ---- backend differences -------------------------------------------------------------

@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
                   validation_split=params.train.validation_split, shuffle=params.train.shuffle,
                   callbacks=[timer], verbose=2)
         fit_s = time.perf_counter() - t
+    rss_peak_os = measure.os_peak_rss_mib()  # now, before saving can load anything more
     gpu_peak = contenders.gpu_peak_bytes(args.framework) if gpus else None
     if gpu_peak is None and sampler.peak_gpu_mib is not None:
         gpu_peak = sampler.peak_gpu_mib * measure.MIB
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
             "rss_after_import_mib": rss_after_import,
             "rss_after_build_mib": rss_after_build,
             "rss_peak_fit_mib": sampler.peak_rss_mib,
-            "rss_peak_os_mib": measure.os_peak_rss_mib(),
+            "rss_peak_os_mib": rss_peak_os,
             "build_increase_mib": rss_after_build - rss_before_build,
             "fit_increase_mib": sampler.peak_rss_mib - rss_after_build,
             "gpu_peak_mib": gpu_peak / measure.MIB if gpu_peak is not None else None,

@@ -221,6 +221,8 @@ def visible_gpus(name: str) -> list[str]:
         import jax
         return [str(d) for d in jax.devices() if d.platform == "gpu"]
     import torch
+    if not torch.cuda.is_available():  # device_count() can be non-zero with a driver too old for torch's CUDA
+        return []
     return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
 
 

@@ -1,0 +1,93 @@
+# syntax=docker/dockerfile:1
+# kerasbench on an NVIDIA GPU: every contender with the CUDA build of its own backend.
+#   docker build -t kerasbench .
+#   docker run --rm --gpus all -v "$PWD":/work kerasbench          # runs `dvc repro`
+# See docs/container.md. TensorFlow, JAX and PyTorch wheels each bring their own CUDA
+# libraries (nvidia-* packages) that conflict when installed together, so each backend has
+# its own virtual environment, installed from the project's locks.
+
+# CUDA 12.9 with cuDNN: the CUDA line that TensorFlow 2.21 and jax-cuda12-plugin 0.10.2 ship
+# (their nvidia-*-cu12 12.9 libraries). torch 2.13.0 from PyPI is a CUDA 13.0 build: it needs
+# a host driver >= 580 (stages/devices.py reports a backend that sees no GPU).
+FROM nvidia/cuda:12.9.1-cudnn-runtime-ubuntu22.04
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+ARG DEBIAN_FRONTEND=noninteractive
+ENV PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# Python 3.11 (the lock's Python) from the deadsnakes PPA, and git for DVC.
+# OS packages follow the pinned base image's Ubuntu release and its security fixes, so they
+# are not version-pinned; every Python package is pinned by the lock files.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates git gpg-agent software-properties-common \
+    && add-apt-repository -y ppa:deadsnakes/ppa \
+    && apt-get install -y --no-install-recommends python3.11 python3.11-venv \
+    && apt-get purge -y --auto-remove software-properties-common gpg-agent \
+    && rm -rf /var/lib/apt/lists/*
+
+# A non-root user (match the host's with --build-arg USER_UID=$(id -u) or docker run --user).
+# The mounted repository belongs to the host user: git (and DVC's libgit2) would refuse it
+# as "dubious ownership", so /work is marked safe. A fallback identity lets `dvc exp run`
+# commit experiments; a repository's or user's own git identity takes precedence.
+# (USER_UID rather than UID, which shells set and treat as read-only.)
+ARG USER_UID=1000
+ARG USER_GID=1000
+RUN groupadd --gid "${USER_GID}" bench \
+    && useradd --uid "${USER_UID}" --gid "${USER_GID}" --create-home --shell /bin/bash bench \
+    && git config --system --add safe.directory /work \
+    && git config --system user.name "kerasbench container" \
+    && git config --system user.email "kerasbench@localhost" \
+    && install -d -o "${USER_UID}" -g "${USER_GID}" /work
+
+# One venv per backend, each from its lock (docker/lock.py): -c requirements.lock makes the
+# build fail if a GPU lock disagrees with the project lock; --no-deps --require-hashes installs
+# exactly the listed files. Locks first and code last, so a code change rebuilds nothing here.
+# The pip cache is a BuildKit cache mount, not a layer: the CUDA 12 wheels that the tensorflow
+# and jax venvs share, and any unchanged wheel after a lock update, are downloaded once.
+COPY requirements.lock /opt/locks/
+COPY requirements/gpu-tensorflow.lock /opt/locks/
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    python3.11 -m venv /opt/venvs/tensorflow \
+    && /opt/venvs/tensorflow/bin/python -m pip install --no-deps --require-hashes \
+        -c /opt/locks/requirements.lock -r /opt/locks/gpu-tensorflow.lock \
+    && /opt/venvs/tensorflow/bin/python -m pip check
+
+COPY requirements/gpu-jax.lock /opt/locks/
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    python3.11 -m venv /opt/venvs/jax \
+    && /opt/venvs/jax/bin/python -m pip install --no-deps --require-hashes \
+        -c /opt/locks/requirements.lock -r /opt/locks/gpu-jax.lock \
+    && /opt/venvs/jax/bin/python -m pip check
+
+COPY requirements/gpu-torch.lock /opt/locks/
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    python3.11 -m venv /opt/venvs/torch \
+    && /opt/venvs/torch/bin/python -m pip install --no-deps --require-hashes \
+        -c /opt/locks/requirements.lock -r /opt/locks/gpu-torch.lock \
+    && /opt/venvs/torch/bin/python -m pip check
+
+# Each stage re-executes itself under its contender's interpreter (stages/contenders.py).
+# The tensorflow venv also holds DVC and the test tools and comes first on PATH, so `python`
+# and `dvc` there run the pipeline and the framework-free stages. TF and JAX would otherwise
+# reserve most of the GPU's memory at start; stages/contenders.py sets the same two values.
+ENV KERASBENCH_PYTHON_TENSORFLOW=/opt/venvs/tensorflow/bin/python \
+    KERASBENCH_PYTHON_JAX=/opt/venvs/jax/bin/python \
+    KERASBENCH_PYTHON_TORCH=/opt/venvs/torch/bin/python \
+    PATH=/opt/venvs/tensorflow/bin:${PATH} \
+    TF_FORCE_GPU_ALLOW_GROWTH=true \
+    XLA_PYTHON_CLIENT_PREALLOCATE=false \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    DVC_NO_ANALYTICS=1 \
+    MPLBACKEND=Agg
+
+COPY --chmod=0755 docker/entrypoint.sh /usr/local/bin/kerasbench-entrypoint
+USER ${USER_UID}:${USER_GID}
+WORKDIR /work
+# The code, for running without a mounted checkout; a mount at /work takes its place.
+COPY --chown=${USER_UID}:${USER_GID} . /work
+# Mount point for a DVC cache volume (-v kerasbench-cache:/work/.dvc/cache), owned by the user.
+RUN mkdir -p /work/.dvc/cache
+ENTRYPOINT ["/usr/local/bin/kerasbench-entrypoint"]
+CMD ["dvc", "repro"]

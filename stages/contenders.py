@@ -38,8 +38,8 @@ RECORDED_PACKAGES = ("tensorflow", "tf-keras", "keras", "keras-core", "jax", "ja
                      "numpy", "scikit-learn", "dvc")
 
 
-# Native (C++) start-up lines that TensorFlow prints on a healthy run and TF_CPP_MIN_LOG_LEVEL
-# cannot hide, because they come before its logging is set up. Anything else is passed on.
+# Native (C++) lines that TensorFlow prints on a healthy run and TF_CPP_MIN_LOG_LEVEL cannot
+# hide (most come before its logging is set up). Anything else is passed on.
 _BENIGN_NATIVE = re.compile("|".join([
     r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
     r"oneDNN custom operations are on",
@@ -49,6 +49,8 @@ _BENIGN_NATIVE = re.compile("|".join([
     r"TF-TRT Warning: Could not find TensorRT",
     r"This TensorFlow binary is optimized to use available CPU instructions",
     r"To enable the following instructions",
+    # tf.data graphs built by a newer op set than the runtime; TF itself says it may be expected.
+    r"NodeDef mentions attribute use_unbounded_threadpool which is not in the op definition",
 ]))
 _NO_DRIVER_NATIVE = re.compile(r"failed call to cuInit")  # expected only where no NVIDIA driver is installed
 

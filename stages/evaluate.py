@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from stages import contenders
 from stages.files import atomic_path, write_json
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     from stages import lenet
 
     contenders.seed_everything(args.framework, keras, args.seed)
-    data_info = json.loads(open(args.data_json).read())
+    data_info = json.loads(Path(args.data_json).read_text())
     with np.load(args.data) as data:
         x_train, y_train = lenet.scale(data["x_train"]), data["y_train"]
         x_test, y_test = lenet.scale(data["x_test"]), data["y_test"]

@@ -13,6 +13,7 @@ import json
 import math
 import sys
 import time
+from pathlib import Path
 
 from stages import contenders, measure
 from stages.files import atomic_path, write_json
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     contenders.seed_everything(args.framework, keras, args.seed)
 
     # Data loading and scaling stay outside every timed region.
-    data_info = json.loads(open(args.data_json).read())
+    data_info = json.loads(Path(args.data_json).read_text())
     with np.load(args.data) as data:
         x_train, y_train = lenet.scale(data["x_train"]), data["y_train"].astype(np.int64)
     rss_before_build = measure.rss_mib()

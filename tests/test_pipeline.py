@@ -1,0 +1,127 @@
+"""The real dvc.yaml, run by the real dvc CLI in a temporary git repository on a tiny synthetic config:
+repro, a no-op repro, experiments (-S, --queue with two workers), metrics show/diff, params diff, plots."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+FRAMEWORKS = ["keras3_jax", "keras3_torch"]
+
+pytestmark = pytest.mark.slow
+
+
+def sh(repo: Path, *cmd: str, check: bool = True) -> str:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    env.pop("PYTHONPATH", None)  # the stages must be found from the repository itself
+    result = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("pipeline")
+    for name in ("stages", "scripts"):
+        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy(ROOT / name, repo / name)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"].update(source="synthetic", md5=None, synthetic={"train": 500, "test": 200})
+    params["frameworks"] = FRAMEWORKS
+    params["train"]["epochs"] = 2
+    params["evaluate"]["repeats"] = 2
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(repo, "git", "init", "-q")
+    sh(repo, "dvc", "init", "-q")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "tiny config")
+    return repo
+
+
+def metrics_rows(table: str) -> dict[str, str]:
+    """`dvc metrics show --md` rows by path."""
+    return {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| metrics/")}
+
+
+def test_repro_then_nothing_to_do(repo):
+    out = sh(repo, "dvc", "repro")
+    for fw in FRAMEWORKS:
+        assert f"Running stage 'train@{fw}-0'" in out and f"Running stage 'evaluate@{fw}-0'" in out
+    report = (repo / "reports/report.md").read_text()
+    assert "SYNTHETIC DATA" in report and all(fw in report for fw in FRAMEWORKS)
+    assert (repo / "reports/training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    again = sh(repo, "dvc", "repro")
+    # The device probes always run; with nothing changed their fingerprints match, so nothing retrains.
+    assert "Running stage 'devices@" in again
+    assert not re.search(r"Running stage '(download|prepare|train@|evaluate@|report)", again), again
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "results")
+
+
+def test_metrics_show_lists_every_contender(repo):
+    rows = metrics_rows(sh(repo, "dvc", "metrics", "show", "--md"))
+    for fw in FRAMEWORKS:
+        assert f"metrics/eval/{fw}-0.json" in rows and f"metrics/train/{fw}-0.json" in rows
+    header = sh(repo, "dvc", "metrics", "show", "--md", "metrics/eval").splitlines()[0]
+    assert "test.accuracy" in header and "test.f1_weighted" in header
+    header = sh(repo, "dvc", "metrics", "show", "--md", *[f"metrics/train/{fw}-0.json" for fw in FRAMEWORKS])
+    assert "time.steady_epoch_s" in header and "memory.rss_peak_os_mib" in header
+
+
+def test_experiments_and_diffs(repo):
+    out = sh(repo, "dvc", "exp", "run", "-n", "epochs3", "-S", "train.epochs=3")
+    assert "Running stage 'train@keras3_jax-0'" in out and "Running stage 'download'" not in out
+    history = (repo / "plots/history/keras3_torch-0.csv").read_text().splitlines()
+    assert len(history) == 1 + 3  # header and three epochs
+
+    diff = sh(repo, "dvc", "metrics", "diff", "HEAD", "--md")
+    assert "metrics/train/keras3_jax-0.json" in diff and "epochs" in diff and "| 2 " in diff and "| 3 " in diff
+    params = sh(repo, "dvc", "params", "diff", "HEAD", "--md")
+    assert "train.epochs" in params and "| 2 " in params and "| 3 " in params
+
+    out = sh(repo, "dvc", "exp", "run", "-n", "torch-only", "-S", "frameworks=[keras3_torch]", "-S", "train.epochs=2")
+    assert "train@keras3_jax" not in out  # unchanged contender results are reused from the cache
+    summary = json.loads((repo / "metrics/summary.json").read_text())
+    assert list(summary) == ["keras3_torch"]
+
+    for batch in (64, 128):
+        sh(repo, "dvc", "exp", "run", "--queue", "-n", f"bs{batch}", "-S", f"train.batch_size={batch}")
+    sh(repo, "dvc", "queue", "start", "-j", "2")
+    deadline = time.time() + 600
+    while re.search(r"Queued|Running", sh(repo, "dvc", "queue", "status")) and time.time() < deadline:
+        time.sleep(3)
+    status = sh(repo, "dvc", "queue", "status")
+    assert status.count("Success") == 2, status
+
+    shown = sh(repo, "dvc", "exp", "show", "--md", "--drop", ".*", "--keep",
+               r"Experiment|train\.(epochs|batch_size)|keras3_torch\.steady_epoch_s\.median")
+    for name in ("epochs3", "torch-only", "bs64", "bs128"):
+        assert name in shown, shown
+    assert "keras3_torch.steady_epoch_s.median" in shown and "train.batch_size" in shown
+
+
+def test_plots_render_offline_and_diff(repo, tmp_path):
+    out = sh(repo, "dvc", "plots", "show", "-o", str(tmp_path / "plots"))
+    html = (tmp_path / "plots/index.html").read_text()
+    assert "index.html" in out
+    # One chart per file of each plots/ directory declared at the top of dvc.yaml.
+    for plot in ("history", "confusion", "per_class"):
+        for fw in FRAMEWORKS:
+            assert f"plots_{plot}_{fw}-0_csv" in html
+    sh(repo, "dvc", "plots", "diff", "HEAD", "-o", str(tmp_path / "diff"))
+    assert (tmp_path / "diff/index.html").exists()

@@ -152,7 +152,7 @@ def activate(name: str, device: str = "auto") -> ModuleType:
     os.environ.update(contender.environ)
     if device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
-    if device != "cpu":
+    else:
         # Deterministic XLA kernels on GPU (JAX, and TF when jit_compile is on).
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
     filter_native_stderr()

@@ -54,4 +54,6 @@ def effective_jit_compile(model) -> bool:
 
 def scale(images: np.ndarray) -> np.ndarray:
     """uint8 HWC images to float32 in [0, 1]."""
-    return images.astype(np.float32) / np.float32(255.0)
+    scaled = images.astype(np.float32)
+    scaled /= np.float32(255.0)  # in place: no second full-size copy
+    return scaled

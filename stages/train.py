@@ -59,14 +59,14 @@ def main(argv: list[str] | None = None) -> None:
     build_s = time.perf_counter() - t
     rss_after_build = measure.rss_mib()
 
-    timer = measure.epoch_timer(keras)
+    timer = measure.epoch_timer(keras, params.train.epochs)
     if gpus:
         contenders.reset_gpu_peak(args.framework)
     with measure.MemorySampler(nvml=bool(gpus)) as sampler:
         t = time.perf_counter()
         model.fit(x_train, y_train, batch_size=params.train.batch_size, epochs=params.train.epochs,
                   validation_split=params.train.validation_split, shuffle=params.train.shuffle,
-                  callbacks=[timer], verbose=2)
+                  callbacks=[timer], verbose=0)  # the progress bar would hook every batch
         fit_s = time.perf_counter() - t
     rss_peak_os = measure.os_peak_rss_mib()  # now, before saving can load anything more
     gpu_peak = contenders.gpu_peak_bytes(args.framework) if gpus else None

@@ -23,8 +23,6 @@ import threading
 from dataclasses import dataclass, field
 from types import ModuleType
 
-BACKENDS = ("tensorflow", "jax", "torch")
-
 # Set before any framework import, for every contender.
 COMMON_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",               # no C++ log wall on a healthy run
@@ -63,7 +61,7 @@ class ContenderError(RuntimeError):
 class Contender:
     name: str
     module: str                      # the module used as `keras`
-    backend: str                     # one of BACKENDS
+    backend: str                     # tensorflow | jax | torch
     packages: tuple[str, ...]        # distributions that must be installed
     environ: dict = field(default_factory=dict)
 

@@ -99,26 +99,6 @@ def run_probe(name: str, device: str, timeout_s: float = PROBE_TIMEOUT_S) -> dic
     return {**failed, "error": f"probe under {python} exited with code {done.returncode}: {last}"}
 
 
-def host_gpus() -> dict:
-    """What the NVIDIA driver reports (NVML), independent of any framework."""
-    import pynvml
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError as err:
-        return {"driver": None, "cuda": None, "gpus": [], "nvml_error": str(err)}
-    try:
-        cuda = pynvml.nvmlSystemGetCudaDriverVersion()
-        gpus = []
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-            gpus.append({"name": pynvml.nvmlDeviceGetName(handle),
-                         "memory_total_mib": round(pynvml.nvmlDeviceGetMemoryInfo(handle).total / 2**20)})
-        return {"driver": pynvml.nvmlSystemGetDriverVersion(), "cuda": f"{cuda // 1000}.{cuda % 1000 // 10}",
-                "gpus": gpus, "nvml_error": None}
-    finally:
-        pynvml.nvmlShutdown()
-
-
 def problems(records: list[dict], device: str, host: dict | None = None) -> list[str]:
     driver = ""
     if host and host.get("driver"):
@@ -171,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     workers = max(1, min(MAX_PARALLEL, os.cpu_count() or 1, len(names)))
     with ThreadPoolExecutor(workers) as pool:
         records = list(pool.map(lambda name: run_probe(name, params.device), names))
-    host = host_gpus()
+    from stages.measure import nvidia_host  # psutil: not needed by the probe itself
+    host = nvidia_host()
     print(table(records))
     print(f"device: {params.device}; NVIDIA driver: {host['driver'] or 'none'}"
           + (f" (CUDA {host['cuda']}), GPUs: {', '.join(g['name'] for g in host['gpus']) or 'none'}"

@@ -155,23 +155,23 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def gpus_nvml() -> list[dict]:
-    """Name, driver, CUDA driver version and memory of each GPU NVML sees (empty without a driver)."""
+def nvidia_host() -> dict:
+    """What the NVIDIA driver reports through NVML, independent of any framework:
+    driver, CUDA driver version, each GPU's name and memory, and NVML's error where it has none."""
+    import pynvml
     try:
-        import pynvml
         pynvml.nvmlInit()
-    except Exception:
-        return []
+    except pynvml.NVMLError as err:
+        return {"driver": None, "cuda": None, "gpus": [], "nvml_error": str(err)}
     try:
-        driver = pynvml.nvmlSystemGetDriverVersion()
-        cuda = pynvml.nvmlSystemGetCudaDriverVersion_v2()
-        out = []
+        cuda = pynvml.nvmlSystemGetCudaDriverVersion()
+        gpus = []
         for i in range(pynvml.nvmlDeviceGetCount()):
-            h = pynvml.nvmlDeviceGetHandleByIndex(i)
-            out.append({"name": pynvml.nvmlDeviceGetName(h), "driver": driver,
-                        "cuda": f"{cuda // 1000}.{cuda % 1000 // 10}",
-                        "memory_total_mib": pynvml.nvmlDeviceGetMemoryInfo(h).total // MIB})
-        return out
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            gpus.append({"name": pynvml.nvmlDeviceGetName(handle),
+                         "memory_total_mib": round(pynvml.nvmlDeviceGetMemoryInfo(handle).total / MIB)})
+        return {"driver": pynvml.nvmlSystemGetDriverVersion(), "cuda": f"{cuda // 1000}.{cuda % 1000 // 10}",
+                "gpus": gpus, "nvml_error": None}
     finally:
         pynvml.nvmlShutdown()
 
@@ -188,6 +188,7 @@ def git_commit() -> str | None:
 
 def machine() -> dict:
     """What the result was measured on: interpreter, OS, CPU, memory, GPUs, commit, time."""
+    host = nvidia_host()
     return {
         "python": sys.version.split()[0],
         "executable": sys.executable,
@@ -195,7 +196,7 @@ def machine() -> dict:
         "cpu": {"model": _cpu_model(), "logical_cores": psutil.cpu_count(logical=True),
                 "physical_cores": psutil.cpu_count(logical=False)},
         "memory_total_gib": round(psutil.virtual_memory().total / 1024**3, 1),
-        "gpus": gpus_nvml(),
+        "gpus": [{**gpu, "driver": host["driver"], "cuda": host["cuda"]} for gpu in host["gpus"]],
         "git_commit": git_commit(),
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages import contenders, devices
+from stages import contenders, devices, measure
 
 REPO = Path(__file__).resolve().parents[1]
 KERAS_DIST = {"tf_keras": "tf-keras", "keras_core": "keras-core", "keras": "keras"}
@@ -42,7 +42,7 @@ def run_stage(directory: Path, env: dict | None = None, **changes) -> tuple[subp
 @pytest.fixture(scope="module")
 def all_contenders(tmp_path_factory):
     """The stage over every contender with device: auto (one run, shared by the tests below)."""
-    if any(os.environ.get(c.python_var) for c in contenders.CONTENDERS.values()) or devices.host_gpus()["driver"]:
+    if any(os.environ.get(c.python_var) for c in contenders.CONTENDERS.values()) or measure.nvidia_host()["driver"]:
         pytest.skip("written for one venv on a GPU-less machine; in the container run python -m stages.devices")
     done, out = run_stage(tmp_path_factory.mktemp("devices"), frameworks=list(contenders.CONTENDERS),
                           device="auto")
@@ -78,7 +78,7 @@ def test_without_a_gpu_every_contender_trains_on_cpu(all_contenders):
 
 
 def test_device_gpu_without_a_gpu_fails_naming_the_contender(tmp_path):
-    if devices.host_gpus()["driver"]:
+    if measure.nvidia_host()["driver"]:
         pytest.skip("this machine has an NVIDIA driver")
     done, out = run_stage(tmp_path, frameworks=["keras3_torch"], device="gpu")
     assert done.returncode == 1
@@ -121,7 +121,7 @@ def test_problems_with_device_auto_are_only_import_failures():
     assert "575.57.08 (up to CUDA 12.9)" in message
 
 
-def test_host_gpus_reads_the_driver_through_nvml(monkeypatch):
+def test_nvidia_host_reads_the_driver_through_nvml(monkeypatch):
     """The GPU-less machine has no NVML; a stand-in module shows what a GPU host records."""
     import types
 
@@ -134,12 +134,12 @@ def test_host_gpus_reads_the_driver_through_nvml(monkeypatch):
         nvmlDeviceGetCount=lambda: 1, nvmlDeviceGetHandleByIndex=lambda i: i,
         nvmlDeviceGetName=lambda h: "NVIDIA H100 80GB HBM3", nvmlDeviceGetMemoryInfo=lambda h: Memory)
     monkeypatch.setitem(sys.modules, "pynvml", fake)
-    assert devices.host_gpus() == {"driver": "575.57.08", "cuda": "12.9", "nvml_error": None,
+    assert measure.nvidia_host() == {"driver": "575.57.08", "cuda": "12.9", "nvml_error": None,
                                    "gpus": [{"name": "NVIDIA H100 80GB HBM3", "memory_total_mib": 81920}]}
 
 
-def test_host_gpus_without_a_driver():
-    host = devices.host_gpus()  # this machine: no NVIDIA driver
+def test_nvidia_host_without_a_driver():
+    host = measure.nvidia_host()  # this machine: no NVIDIA driver
     assert host["driver"] is None and host["gpus"] == [] and host["nvml_error"]
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from stages.files import write_text  # noqa: E402
+from kerasbench.files import write_text  # noqa: E402
 
 INDEX = "https://pypi.org/simple"
 PROJECT_LOCK = "requirements.lock"

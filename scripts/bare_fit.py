@@ -15,7 +15,7 @@ import json
 import sys
 import time
 
-from stages import contenders
+from kerasbench import contenders
 
 
 def main() -> None:
@@ -23,8 +23,8 @@ def main() -> None:
     framework, data, epochs, batch, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     keras = contenders.activate(framework)
     import numpy as np
-    from stages import lenet
-    from stages.params import load
+    from kerasbench import lenet
+    from kerasbench.params import load
     train = load().train.model_copy(update={"batch_size": batch, "epochs": epochs})
 
     contenders.seed_everything(framework, keras, seed)

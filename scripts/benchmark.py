@@ -25,8 +25,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from stages.files import write_text
-from stages.params import load_or_exit
+from kerasbench.files import write_text
+from kerasbench.params import load_or_exit
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.97

@@ -13,7 +13,7 @@ cannot import, or when `device: gpu` is asked for and a contender sees no GPU; w
     python -m stages.devices --probe FRAMEWORK DEVICE
 
 is the probe itself: one JSON line on stdout. Until the framework is imported it uses nothing
-but the standard library and stages.contenders, so it reports a missing package clearly even
+but the standard library and kerasbench.contenders, so it reports a missing package clearly even
 under an interpreter that has none of the project's packages.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from stages import contenders
+from kerasbench import contenders
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_TIMEOUT_S = 300
@@ -140,8 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.out_json:
         parser.error("OUT_JSON is required")
 
-    from stages.files import write_json
-    from stages.params import load_or_exit
+    from kerasbench.files import write_json
+    from kerasbench.params import load_or_exit
     params = load_or_exit(args.params)
     names = args.framework or params.frameworks
     try:
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     workers = max(1, min(MAX_PARALLEL, os.cpu_count() or 1, len(names)))
     with ThreadPoolExecutor(workers) as pool:
         records = list(pool.map(lambda name: run_probe(name, params.device), names))
-    from stages.measure import nvidia_host  # psutil: not needed by the probe itself
+    from kerasbench.measure import nvidia_host  # psutil: not needed by the probe itself
     host = nvidia_host()
     print(table(records))
     print(f"device: {params.device}; NVIDIA driver: {host['driver'] or 'none'}"

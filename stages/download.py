@@ -7,7 +7,7 @@ data.source decides where the archive comes from:
   back-off and resume (HTTP Range) of a partial download kept in data/.downloads/<md5>.part,
   outside the DVC output, so an interrupted run continues where it stopped;
 - a local file path: verified and copied;
-- `synthetic`: the generated stand-in (stages/synthetic.py), flagged `synthetic: true`.
+- `synthetic`: the generated stand-in (kerasbench/synthetic.py), flagged `synthetic: true`.
 Anything but synthetic must match data.md5 before it takes its final name; a failure leaves
 no output and ends with one line saying what went wrong.
 """
@@ -24,9 +24,9 @@ import requests
 import urllib3.exceptions
 from tqdm import tqdm
 
-from stages import synthetic
-from stages.files import atomic_path, write_json
-from stages.params import Params, load_or_exit
+from kerasbench import synthetic
+from kerasbench.files import atomic_path, write_json
+from kerasbench.params import Params, load_or_exit
 
 PARTIAL_DIR = Path("data/.downloads")  # relative to the project root (the stage's cwd)
 CHUNK = 1 << 20        # hashing and copying

@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from stages import contenders
-from stages.files import atomic_path, write_json
-from stages.params import load_or_exit
+from kerasbench import contenders
+from kerasbench.files import atomic_path, write_json
+from kerasbench.params import load_or_exit
 
 
 def scores(y_true, y_pred) -> dict:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
     import pandas as pd
     from sklearn.metrics import precision_recall_fscore_support
-    from stages import lenet
+    from kerasbench import lenet
 
     contenders.seed_everything(args.framework, keras, args.seed)
     data_info = json.loads(Path(args.data_json).read_text())

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import cifar_format as fmt
-from stages.files import atomic_path
-from stages.params import load_or_exit
+from kerasbench import cifar_format as fmt
+from kerasbench.files import atomic_path
+from kerasbench.params import load_or_exit
 
 CHUNK_RECORDS = 1024          # records decoded at a time (3 MiB)
 META_MAX_BYTES = 64 * 1024    # batches.meta.txt is ten short lines

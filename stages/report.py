@@ -12,7 +12,7 @@ are ignored; a missing one is an error that names it):
 Writes <out_dir>/report.md with PNG figures beside it, and <out_summary>: per contender the
 median, min, max and count over seeds of each key figure (numbers only, for `dvc metrics`).
 Everything is computed and rendered in memory first, then written file by file through
-stages/files.py, report.md last: a failed run leaves no half-written output.
+kerasbench/files.py, report.md last: a failed run leaves no half-written output.
 """
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix  # noqa: E402
 
-from stages import files  # noqa: E402
-from stages.params import Params, load_or_exit  # noqa: E402
+from kerasbench import files  # noqa: E402
+from kerasbench.params import Params, load_or_exit  # noqa: E402
 
 DASH = "—"
 

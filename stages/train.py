@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from stages import contenders, measure
-from stages.files import atomic_path, write_json
-from stages.params import load_or_exit
+from kerasbench import contenders, measure
+from kerasbench.files import atomic_path, write_json
+from kerasbench.params import load_or_exit
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     # Everything below imports after the framework on purpose (numpy's threads, etc.).
     import numpy as np
     import pandas as pd
-    from stages import lenet
+    from kerasbench import lenet
 
     gpus = contenders.visible_gpus(args.framework)
     if params.device == "gpu" and not gpus:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from stages import cifar_format as fmt
+from kerasbench import cifar_format as fmt
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from stages import contenders
+from kerasbench import contenders
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"
@@ -195,7 +195,7 @@ def test_code_is_copied_after_every_install():
 
 def test_runtime_environment():
     env = env_vars()
-    # The same values stages/contenders.py sets before any framework import.
+    # The same values kerasbench/contenders.py sets before any framework import.
     for key in ("TF_FORCE_GPU_ALLOW_GROWTH", "XLA_PYTHON_CLIENT_PREALLOCATE"):
         assert env.get(key) == contenders.COMMON_ENV[key], key
     assert env.get("DVC_NO_ANALYTICS") == "1"

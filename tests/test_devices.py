@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages import contenders, devices, measure
+from kerasbench import contenders, measure
+from stages import devices
 
 REPO = Path(__file__).resolve().parents[1]
 KERAS_DIST = {"tf_keras": "tf-keras", "keras_core": "keras-core", "keras": "keras"}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from stages import download, prepare
-from stages import cifar_format as fmt
+from kerasbench import cifar_format as fmt
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""stages/params.py: one test per validation rule, each asserting the offending key is named."""
+"""kerasbench/params.py: one test per validation rule, each asserting the offending key is named."""
 from __future__ import annotations
 
 import copy
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.params import ParamsError, load, load_or_exit, parse
+from kerasbench.params import ParamsError, load, load_or_exit, parse
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import yaml
 
-from stages import cifar_format as fmt
-from stages import download, prepare, synthetic
+from kerasbench import cifar_format as fmt
+from kerasbench import synthetic
+from stages import download, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 NPZ = Path("data/prepared/cifar10.npz")
@@ -281,15 +282,15 @@ def test_synthetic_flag_reaches_the_prepared_json(stage, tmp_path):
 DVC_YAML = {"stages": {
     "download": {
         "cmd": "python -m stages.download data/raw/cifar-10-binary.tar.gz data/raw/cifar-10-binary.json",
-        "deps": ["stages/download.py", "stages/synthetic.py", "stages/cifar_format.py", "stages/params.py",
-                 "stages/files.py"],
+        "deps": ["stages/download.py", "kerasbench/synthetic.py", "kerasbench/cifar_format.py", "kerasbench/params.py",
+                 "kerasbench/files.py"],
         "params": ["seed", "data.source", "data.md5", "data.synthetic", "data.download"],
         "outs": ["data/raw/cifar-10-binary.tar.gz", "data/raw/cifar-10-binary.json"]},
     "prepare": {
         "cmd": "python -m stages.prepare data/raw/cifar-10-binary.tar.gz data/raw/cifar-10-binary.json "
                "data/prepared/cifar10.npz data/prepared/cifar10.json",
         "deps": ["data/raw/cifar-10-binary.tar.gz", "data/raw/cifar-10-binary.json", "stages/prepare.py",
-                 "stages/cifar_format.py", "stages/params.py", "stages/files.py"],
+                 "kerasbench/cifar_format.py", "kerasbench/params.py", "kerasbench/files.py"],
         "params": ["data.limit_train", "data.limit_test"],
         "outs": ["data/prepared/cifar10.npz", "data/prepared/cifar10.json"]},
 }}

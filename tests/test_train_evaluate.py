@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from stages import contenders, measure
+from kerasbench import contenders, measure
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

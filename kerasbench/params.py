@@ -152,7 +152,7 @@ def load_or_exit(path: Path | str = "params.yaml") -> Params:
         sys.exit(f"error: {err}")
 
 
-if __name__ == "__main__":  # `python -m stages.params` checks params.yaml
+if __name__ == "__main__":  # `python -m kerasbench.params` checks params.yaml
     p = load_or_exit(sys.argv[1] if len(sys.argv) > 1 else "params.yaml")
     print(f"params.yaml is valid: {len(p.frameworks)} contender(s) x {len(p.seeds)} seed(s), "
           f"source {p.data.source}")

@@ -1,0 +1,1 @@
+"""kerasbench: the library behind the DVC stages in stages/ (params, contenders, model, measurement)."""

@@ -35,7 +35,7 @@ def sh(repo: Path, *cmd: str, check: bool = True) -> str:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     repo = tmp_path_factory.mktemp("pipeline")
-    for name in ("stages", "scripts"):
+    for name in ("stages", "kerasbench", "scripts"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(ROOT / name, repo / name)

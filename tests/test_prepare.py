@@ -294,16 +294,18 @@ DVC_YAML = {"stages": {
         "params": ["data.limit_train", "data.limit_test"],
         "outs": ["data/prepared/cifar10.npz", "data/prepared/cifar10.json"]},
 }}
-STAGE_FILES = ("__init__.py", "download.py", "synthetic.py", "cifar_format.py", "prepare.py", "params.py", "files.py")
+STAGE_FILES = {"stages": ("__init__.py", "download.py", "prepare.py"),
+               "kerasbench": ("__init__.py", "synthetic.py", "cifar_format.py", "params.py", "files.py")}
 
 
 @pytest.fixture
 def dvc_repo(tmp_path, write_params):
     """(repo, dvc) -> a temporary git+DVC repository with the data stages; dvc(*args) runs the CLI."""
     repo = tmp_path / "repo"
-    (repo / "stages").mkdir(parents=True)
-    for name in STAGE_FILES:
-        shutil.copy(REPO / "stages" / name, repo / "stages" / name)
+    for folder, names in STAGE_FILES.items():
+        (repo / folder).mkdir(parents=True)
+        for name in names:
+            shutil.copy(REPO / folder / name, repo / folder / name)
     (repo / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML, sort_keys=False))
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",

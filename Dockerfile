@@ -6,10 +6,18 @@
 # libraries (nvidia-* packages) that conflict when installed together, so each backend has
 # its own virtual environment, installed from the project's locks.
 
-# CUDA 12.9 with cuDNN: the CUDA line that TensorFlow 2.21 and jax-cuda12-plugin 0.10.2 ship
-# (their nvidia-*-cu12 12.9 libraries). torch 2.13.0 from PyPI is a CUDA 13.0 build: it needs
-# a host driver >= 580 (stages/devices.py reports a backend that sees no GPU).
-FROM nvidia/cuda:12.9.1-cudnn-runtime-ubuntu22.04
+# The smallest CUDA image: every backend's wheels bring their own CUDA and cuDNN libraries
+# (nvidia-* packages), so the image adds none; a second cuDNN on the loader path would only
+# add gigabytes and a chance of loading the wrong one. What it keeps is the NVIDIA container
+# runtime's settings (NVIDIA_VISIBLE_DEVICES, NVIDIA_DRIVER_CAPABILITIES).
+FROM nvidia/cuda:12.9.1-base-ubuntu22.04
+
+# The base image would refuse to start on a driver older than CUDA 12.9's (575). The wheels
+# accept less: TensorFlow 2.21 and JAX 0.10.2 are CUDA 12 builds (driver >= 525.60.13 through
+# CUDA's minor-version compatibility); torch 2.13.0 is a CUDA 13.0 build (driver >= 580.65.06).
+# So the floor is the lowest of them; a contender whose build the driver cannot run fails its
+# own stages with the reason (kerasbench/devices.py), never silently. docs/container.md.
+ENV NVIDIA_REQUIRE_CUDA="cuda>=12.0"
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG DEBIAN_FRONTEND=noninteractive

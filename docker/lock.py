@@ -9,6 +9,7 @@ the image installs (CPython 3.11, Linux x86_64), so the image installs them with
 
     python docker/lock.py            # all three
     python docker/lock.py jax        # one
+    python docker/lock.py --check    # does PyPI still serve every pinned file? (no Docker needed)
 
 Must run on Linux x86_64 under CPython 3.11 (the container's interpreter): environment
 markers and wheel tags are those of the running interpreter. Local pip settings (config
@@ -72,6 +73,31 @@ def resolve(venv: str) -> list[dict]:
     return json.loads(done.stdout)["install"]
 
 
+# The image's interpreter and C library: CPython 3.11 on Ubuntu 22.04 (glibc 2.35), x86-64.
+TARGET_GLIBC = (2, 35)
+
+
+def target_platform_args() -> list[str]:
+    """pip options that describe the image's platform, whatever machine this runs on."""
+    tags = [f"manylinux_2_{minor}_x86_64" for minor in range(5, TARGET_GLIBC[1] + 1)]
+    tags += ["manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64", "linux_x86_64"]
+    return [arg for tag in tags for arg in ("--platform", tag)] + [
+        "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none"]
+
+
+def check(venv: str, target: Path) -> str | None:
+    """Resolve a GPU lock against PyPI for the image's platform, hashes required; None if it installs.
+
+    What `docker build` would do, without Docker and without downloading the CUDA wheels: a pin
+    that PyPI no longer serves, or a file whose hash changed, fails here.
+    """
+    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-deps",
+           "--require-hashes", "--quiet", "--index-url", INDEX, "--target", str(target),
+           *target_platform_args(), "-r", str(lock_path(venv))]
+    done = subprocess.run(cmd, cwd=ROOT, env=clean_env(), capture_output=True, text=True)
+    return None if done.returncode == 0 else done.stderr.strip()
+
+
 def sha256_of(item: dict) -> str:
     hashes = item["download_info"].get("archive_info", {}).get("hashes", {})
     if "sha256" not in hashes:
@@ -95,6 +121,15 @@ def render(venv: str, items: list[dict]) -> str:
 
 
 def main(argv: list[str]) -> None:
+    if argv[:1] == ["--check"]:
+        import tempfile
+        failed = False
+        for venv in argv[1:] or list(VENVS):
+            with tempfile.TemporaryDirectory() as tmp:
+                problem = check(venv, Path(tmp))
+            print(f"{lock_path(venv).relative_to(ROOT)}: " + ("ok" if problem is None else f"FAILED\n{problem}"))
+            failed |= problem is not None
+        sys.exit(1 if failed else 0)
     unknown = [v for v in argv if v not in VENVS]
     if unknown:
         sys.exit(f"error: unknown venv {', '.join(unknown)}; known: {', '.join(VENVS)}")

@@ -1,56 +1,64 @@
-"""The one place that knows how a contender is selected.
+"""The one place that knows what a contender is and how one is selected.
 
-A contender is a Keras generation plus a backend. Selecting one means: running in the
-Python environment that holds its packages, setting environment variables before any
-framework is imported, and importing the module that plays the part of `keras`. Every
-framework difference the rest of the code needs (seeding, determinism, which devices
-it sees, its GPU memory peak) is answered here, by backend, and nowhere else.
+A contender is a way of training LeNet-5: a Keras generation on a backend, or (issue 11) the
+backend's own code with no Keras. Selecting one means: running in the Python environment that
+holds its packages, in a child process whose stderr the stage owns (kerasbench/supervise.py),
+setting environment variables before any framework is imported, and importing the module that
+plays the part of `keras`. Backend differences (seeding, devices, GPU memory, threads) live in
+kerasbench/backends.py.
 
-Environments: on a CPU machine one virtual environment holds every contender. In the
-container there is one per backend, named by KERASBENCH_PYTHON_TENSORFLOW,
-KERASBENCH_PYTHON_JAX and KERASBENCH_PYTHON_TORCH (paths to interpreters); a stage
-started under another interpreter re-executes itself under the right one.
+Environments: on a CPU machine one virtual environment holds every contender. In the container
+there is one per backend, named by KERASBENCH_PYTHON_TENSORFLOW, KERASBENCH_PYTHON_JAX and
+KERASBENCH_PYTHON_TORCH (paths to interpreters); a stage's child runs under the right one.
 """
 from __future__ import annotations
 
-import atexit
+import faulthandler
 import importlib
 import importlib.metadata
 import os
-import re
 import sys
-import threading
+import time
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Callable, Protocol
+
+import numpy as np
+
+from kerasbench import backends, supervise
 
 # Set before any framework import, for every contender.
 COMMON_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",               # no C++ log wall on a healthy run
     "TF_FORCE_GPU_ALLOW_GROWTH": "true",       # TF allocates as it needs: its peak means something
     "XLA_PYTHON_CLIENT_PREALLOCATE": "false",  # likewise for JAX (default grabs 75% of the GPU)
-    "CUBLAS_WORKSPACE_CONFIG": ":4096:8",      # required by torch's deterministic mode on CUDA
-    "TF_DETERMINISTIC_OPS": "1",
 }
 # Packages whose versions are recorded beside every result.
-RECORDED_PACKAGES = ("tensorflow", "tf-keras", "keras", "keras-core", "jax", "jaxlib", "torch",
+RECORDED_PACKAGES = ("tensorflow", "tf-keras", "keras", "keras-core", "jax", "jaxlib", "torch", "optax",
                      "numpy", "scikit-learn", "dvc")
+# Packages that change every contender's results, besides its own (in the environment fingerprint).
+SHARED_PACKAGES = ("numpy",)
+FRAMEWORK_MODULES = ("tensorflow", "jax", "torch", "keras", "tf_keras", "keras_core")
 
 
-# Native (C++) lines that TensorFlow prints on a healthy run and TF_CPP_MIN_LOG_LEVEL cannot
-# hide (most come before its logging is set up). Anything else is passed on.
-_BENIGN_NATIVE = re.compile("|".join([
-    r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
-    r"oneDNN custom operations are on",
-    r"Could not find cuda drivers on your machine",
-    r"Unable to register cu(DNN|FFT|BLAS) factory",
-    r"computation placer already registered",
-    r"TF-TRT Warning: Could not find TensorRT",
-    r"This TensorFlow binary is optimized to use available CPU instructions",
-    r"To enable the following instructions",
-    # tf.data graphs built by a newer op set than the runtime; TF itself says it may be expected.
-    r"NodeDef mentions attribute use_unbounded_threadpool which is not in the op definition",
-]))
-_NO_DRIVER_NATIVE = re.compile(r"failed call to cuInit")  # expected only where no NVIDIA driver is installed
+class Trainer(Protocol):
+    """What the train and evaluate stages need from a contender, Keras or native, after activate().
+
+    fit() runs train.epochs epochs and drives the clock (measure.EpochClock): fit_begin(), then per
+    epoch epoch_begin(e), the epoch's batches (validation inside clock.untimed()), and once the
+    device has finished, epoch_end(e, logs) with the epoch's mean loss and accuracy; a True from
+    epoch_end stops training. Weights are exchanged in Keras' layout and order.
+    """
+    def build(self, seed: int) -> None: ...
+    def count_params(self) -> int: ...
+    def fit(self, x: np.ndarray, y: np.ndarray, clock) -> None: ...
+    def predict(self, x: np.ndarray, batch_size: int) -> np.ndarray: ...
+    def forward_pass(self, x: np.ndarray, batch_size: int) -> Callable[[], None]: ...
+    def get_weights(self) -> list[np.ndarray]: ...
+    def set_weights(self, weights: list[np.ndarray]) -> None: ...
+    def save(self, directory) -> None: ...
+    def load(self, directory) -> None: ...
+    def describe(self) -> dict: ...  # jit_compile (effective), jit_meaning, compute_dtype, variable_dtype
 
 
 class ContenderError(RuntimeError):
@@ -60,15 +68,20 @@ class ContenderError(RuntimeError):
 @dataclass(frozen=True)
 class Contender:
     name: str
-    module: str                      # the module used as `keras`
+    module: str                      # the module imported as `keras` (Keras contenders) or the backend
     backend: str                     # tensorflow | jax | torch
     packages: tuple[str, ...]        # distributions that must be installed
     environ: dict = field(default_factory=dict)
+    trainer: str = "kerasbench.lenet:KerasTrainer"  # module:class implementing the Trainer protocol
 
     @property
     def python_var(self) -> str:
         """Environment variable naming the interpreter of this contender's environment."""
         return f"KERASBENCH_PYTHON_{self.backend.upper()}"
+
+    @property
+    def is_keras(self) -> bool:
+        return self.module in ("tf_keras", "keras_core", "keras")
 
 
 CONTENDERS = {c.name: c for c in (
@@ -97,47 +110,34 @@ def interpreter(contender: Contender) -> str:
     return os.environ.get(contender.python_var) or sys.executable
 
 
-def _reexec_if_needed(contender: Contender) -> None:
-    target = interpreter(contender)
-    if os.path.abspath(target) == os.path.abspath(sys.executable) or os.environ.get("KERASBENCH_ACTIVE"):
-        return
-    if not os.access(target, os.X_OK):
-        raise ContenderError(f"{contender.python_var}={target} is not an executable Python interpreter")
-    os.environ["KERASBENCH_ACTIVE"] = contender.name
-    # Same command line, the right interpreter; `python -m pkg.mod` leaves argv[0] as the file path.
-    module = sys.modules["__main__"].__spec__.name
-    os.execv(target, [target, "-m", module, *sys.argv[1:]])
-
-
 def missing_packages(contender: Contender) -> list[str]:
-    missing = []
-    for dist in contender.packages:
-        try:
-            importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            missing.append(dist)
-    return missing
+    return [dist for dist in contender.packages if version_of(dist) is None]
+
+
+def version_of(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def package_versions() -> dict[str, str | None]:
-    out = {}
-    for dist in RECORDED_PACKAGES:
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = None
-    return out
+    return {dist: version_of(dist) for dist in RECORDED_PACKAGES}
 
 
-def activate(name: str, device: str = "auto") -> ModuleType:
-    """Select a contender in this process and return its `keras` module.
+def activate(name: str, device: str = "auto", deterministic: bool = False) -> ModuleType:
+    """Select a contender for this stage and return its `keras` module (or its backend's module).
 
-    Must run before anything imports a framework. May re-execute the process under the
-    contender's interpreter (container). `device` is auto, cpu or gpu; cpu hides GPUs.
+    Called first in a stage's main(). In the stage process it does not return: it re-runs the
+    stage as a supervised child under the contender's interpreter and exits with the child's
+    status. In the child it sets the environment, imports the framework and returns the module.
+    `device` is auto, cpu or gpu; cpu hides GPUs from the framework. `deterministic` sets the
+    variables some backends read at import for deterministic kernels.
     """
     contender = get(name)
-    _reexec_if_needed(contender)
-    already = [m for m in ("tensorflow", "jax", "torch", "keras", "tf_keras", "keras_core") if m in sys.modules]
+    if not supervise.is_child():
+        _run_as_child(contender)
+    already = [m for m in FRAMEWORK_MODULES if m in sys.modules]
     if already:
         raise ContenderError(f"{', '.join(already)} imported before activate('{name}'): "
                              "one contender per process, selected before any framework import")
@@ -145,114 +145,64 @@ def activate(name: str, device: str = "auto") -> ModuleType:
     if missing:
         raise ContenderError(
             f"contender '{name}' needs the package(s) {', '.join(missing)}, not installed for {sys.executable}. "
-            f"Install them (make setup installs requirements.lock) or remove '{name}' from 'frameworks' in params.yaml")
+            f"Install them (make setup installs the locks) or remove '{name}' from 'frameworks' in params.yaml")
+    faulthandler.enable()  # a native crash prints the Python stack first (the parent passes it on)
     os.environ.update(COMMON_ENV)
     os.environ.update(contender.environ)
     if device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
-    else:
-        # Deterministic XLA kernels on GPU (JAX, and TF when jit_compile is on).
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
-    filter_native_stderr()
+    if deterministic:
+        os.environ.update(backends.deterministic_env(contender.backend, on_cpu_only=device == "cpu"))
     return importlib.import_module(contender.module)
 
 
-def filter_native_stderr() -> None:
-    """From now until exit, pass this process's stderr (C++ output too) through a filter.
+def _run_as_child(contender: Contender) -> None:
+    python = interpreter(contender)
+    if not os.access(python, os.X_OK):
+        raise ContenderError(f"{contender.python_var}={python} is not an executable Python interpreter")
+    try:
+        supervise.become_child(python, contender.name)
+    except RuntimeError as err:
+        raise ContenderError(str(err)) from None
 
-    File descriptor 2 becomes a pipe; a thread forwards every line to the real stderr except
-    TensorFlow's known start-up noise, which can come at any time (Keras 3 on JAX or torch
-    imports TensorFlow lazily, e.g. when it saves a model). At exit the pipe is closed and
-    drained, so nothing printed last (a traceback, an error line) is lost.
+
+@dataclass
+class Started:
+    """A contender selected in this process: its module, its device record and start-up timings."""
+    name: str
+    module: ModuleType
+    device: dict          # kerasbench.devices.inspect(): device, device_name, gpus, cuda_build, host
+    import_s: float       # importing the framework
+    context_s: float      # creating its context on the device and running one tiny op
+
+
+def start(name: str, device: str, deterministic: bool) -> Started:
+    """activate(), then bring the backend to its starting point and check the device rule.
+
+    Every backend reaches the same point here (context created, one op run) before any memory
+    baseline is taken. Raises ContenderError when the contender cannot run as asked.
     """
-    sys.stderr.flush()
-    real = os.dup(2)
-    read, write = os.pipe()
-    os.dup2(write, 2)
-    os.close(write)
-    no_driver = not os.path.exists("/proc/driver/nvidia/version")
-
-    def forward():
-        with os.fdopen(read, "rb") as pipe:
-            for line in pipe:
-                text = line.decode(errors="replace")
-                if _BENIGN_NATIVE.search(text) or (no_driver and _NO_DRIVER_NATIVE.search(text)):
-                    continue
-                os.write(real, line)
-
-    thread = threading.Thread(target=forward, name="stderr-filter", daemon=True)
-    thread.start()
-
-    def drain():
-        sys.stderr.flush()
-        os.dup2(real, 2)  # the pipe's last writer closes: the thread sees end of file
-        thread.join(timeout=5)
-
-    atexit.register(drain)
+    from kerasbench import devices
+    started = time.perf_counter()
+    module = activate(name, device, deterministic)
+    import_s = time.perf_counter() - started
+    started = time.perf_counter()
+    backends.warm_up(get(name).backend)
+    context_s = time.perf_counter() - started
+    return Started(name, module, devices.select(name, device), import_s, context_s)
 
 
-# ---- backend differences -------------------------------------------------------------
-
-def backend_of(name: str) -> str:
-    return get(name).backend
-
-
-def seed_everything(name: str, keras: ModuleType, seed: int) -> None:
-    """Seed Python, NumPy and the backend, and turn on the backend's deterministic mode."""
-    keras.utils.set_random_seed(seed)
-    backend = backend_of(name)
-    if backend == "tensorflow":
-        import tensorflow as tf
-        tf.config.experimental.enable_op_determinism()
-    elif backend == "torch":
-        import torch
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-    # JAX: explicit PRNG keys from the seed; its CPU and (with the XLA flag) GPU kernels are deterministic.
+def seed(name: str, module: ModuleType, value: int, deterministic: bool) -> None:
+    contender = get(name)
+    backends.seed_everything(contender.backend, value, deterministic, keras=module if contender.is_keras else None)
 
 
-def visible_gpus(name: str) -> list[str]:
-    """Names of the GPUs this contender's backend will use (empty on CPU)."""
-    backend = backend_of(name)
-    if backend == "tensorflow":
-        import tensorflow as tf
-        return [d.name for d in tf.config.list_physical_devices("GPU")]
-    if backend == "jax":
-        import jax
-        return [str(d) for d in jax.devices() if d.platform == "gpu"]
-    import torch
-    if not torch.cuda.is_available():  # device_count() can be non-zero with a driver too old for torch's CUDA
-        return []
-    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-
-
-def backend_version(name: str) -> str:
-    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend_of(name)]
-    return importlib.import_module(module).__version__
-
-
-def reset_gpu_peak(name: str) -> None:
-    backend = backend_of(name)
-    if backend == "tensorflow":
-        import tensorflow as tf
-        tf.config.experimental.reset_memory_stats("GPU:0")
-    elif backend == "torch":
-        import torch
-        torch.cuda.reset_peak_memory_stats()
-    # JAX has no reset: its peak counts from process start, which is model build onwards here.
-
-
-def gpu_peak_bytes(name: str) -> int | None:
-    """Peak device memory the framework's own allocator reports for GPU 0, or None on CPU."""
-    if not visible_gpus(name):
-        return None
-    backend = backend_of(name)
-    if backend == "tensorflow":
-        import tensorflow as tf
-        return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
-    if backend == "jax":
-        import jax
-        stats = jax.devices()[0].memory_stats() or {}
-        return int(stats["peak_bytes_in_use"]) if "peak_bytes_in_use" in stats else None
-    import torch
-    return int(torch.cuda.max_memory_allocated())
+def trainer(name: str, module: ModuleType, train, *, deterministic: bool) -> Trainer:
+    """This contender's Trainer, built from params' `train` section."""
+    contender = get(name)
+    where, cls = contender.trainer.split(":")
+    factory = getattr(importlib.import_module(where), cls)
+    if contender.is_keras:
+        return factory(module, contender.backend, train, deterministic=deterministic)
+    jit = None if train.jit_compile == "default" else bool(train.jit_compile)
+    return factory(train, deterministic=deterministic, precision="float32", jit=jit)

@@ -1,6 +1,8 @@
 """LeNet-5 for 32x32x3 input, written once for every contender's `keras` module."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 PARAMETERS = 62_006  # 456 + 2,416 + 48,120 + 10,164 + 850
@@ -57,3 +59,75 @@ def scale(images: np.ndarray) -> np.ndarray:
     scaled = images.astype(np.float32)
     scaled /= np.float32(255.0)  # in place: no second full-size copy
     return scaled
+
+
+class KerasTrainer:
+    """The trainer interface (contenders.Trainer) for every Keras contender: `model.fit` as users call it."""
+
+    MODEL_FILE = "model.keras"
+
+    def __init__(self, keras, backend: str, train, *, deterministic: bool = False):
+        self.keras, self.backend, self.train = keras, backend, train
+        self.deterministic = deterministic
+        self.model = None
+
+    def build(self, seed: int) -> None:
+        self.model = build(self.keras, seed)
+        compile_model(self.keras, self.model, self.train)
+
+    def count_params(self) -> int:
+        return self.model.count_params()
+
+    def fit(self, x: np.ndarray, y: np.ndarray, clock) -> None:
+        t = self.train
+        self.model.fit(x, y, batch_size=t.batch_size, epochs=t.epochs, validation_split=t.validation_split,
+                       shuffle=t.shuffle, callbacks=[self._clock_callback(clock)],
+                       verbose=0)  # the progress bar would hook every batch
+
+    def _clock_callback(self, clock):
+        """Epoch and test hooks only, so Keras keeps its fast path (no per-batch callbacks)."""
+        class Clock(self.keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                clock.fit_begin()
+
+            def on_epoch_begin(self, epoch, logs=None):
+                clock.epoch_begin(epoch)
+
+            def on_test_begin(self, logs=None):
+                self._untimed = clock.untimed()
+                self._untimed.__enter__()
+
+            def on_test_end(self, logs=None):
+                self._untimed.__exit__(None, None, None)
+
+            def on_epoch_end(self, epoch, logs=None):
+                if clock.epoch_end(epoch, logs):
+                    self.model.stop_training = True
+        return Clock()
+
+    def predict(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+        return self.model.predict(x, batch_size=batch_size, verbose=0)
+
+    def forward_pass(self, x: np.ndarray, batch_size: int):
+        from kerasbench import backends
+        return backends.keras_forward(self.backend, self.model, x, batch_size, self.describe()["jit_compile"])
+
+    def get_weights(self) -> list[np.ndarray]:
+        return self.model.get_weights()
+
+    def set_weights(self, weights) -> None:
+        self.model.set_weights(weights)
+
+    def save(self, directory: Path) -> None:
+        self.model.save(Path(directory) / self.MODEL_FILE)
+
+    def load(self, directory: Path) -> None:
+        self.model = self.keras.models.load_model(Path(directory) / self.MODEL_FILE)
+
+    def describe(self) -> dict:
+        from kerasbench import backends
+        jit = effective_jit_compile(self.model)
+        policy = getattr(self.model, "dtype_policy", None)
+        return {"jit_compile": jit, "jit_meaning": backends.jit_meaning(self.backend, self.keras.__name__, jit),
+                "compute_dtype": str(getattr(policy, "compute_dtype", None) or self.model.dtype),
+                "variable_dtype": str(getattr(policy, "variable_dtype", None) or self.model.dtype)}

@@ -4,14 +4,16 @@ Nothing here imports a framework at module level: `activate()` must come first.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
-import os
+import hashlib
 import platform
 import resource
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import psutil
 
@@ -29,27 +31,22 @@ def os_peak_rss_mib() -> float:
 
 
 class MemorySampler:
-    """Samples this process's RSS (and its GPU memory through NVML, if asked) in a background thread.
+    """Samples this process's RSS in a background thread; the thread sleeps between samples.
 
-    The thread sleeps between samples, so its cost is one syscall per interval.
+    GPU memory comes from each framework's own allocator (kerasbench/backends.py), not from NVML:
+    NVML's per-process figures are keyed by host PIDs, which a container does not see.
     """
 
-    def __init__(self, interval_s: float = 0.05, nvml: bool = False):
+    def __init__(self, interval_s: float = 0.05):
         self.interval_s = interval_s
         self.peak_rss_mib = 0.0
-        self.peak_gpu_mib: float | None = None
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
         self._process = psutil.Process()
-        self._nvml = _NvmlProcessMemory() if nvml else None
 
     def _sample(self) -> None:
         self.peak_rss_mib = max(self.peak_rss_mib, self._process.memory_info().rss / MIB)
-        if self._nvml is not None:
-            used = self._nvml.used_mib()
-            if used is not None:
-                self.peak_gpu_mib = max(self.peak_gpu_mib or 0.0, used)
         self.samples += 1
 
     def _run(self) -> None:
@@ -67,69 +64,44 @@ class MemorySampler:
         self._sample()
 
 
-class _NvmlProcessMemory:
-    """GPU memory NVML attributes to this process (all GPUs), or None where NVML can't tell."""
+class EpochClock:
+    """The one timing method for every contender: wall time per training epoch.
 
-    def __init__(self):
-        try:
-            import pynvml
-            pynvml.nvmlInit()
-            self._pynvml = pynvml
-            self._handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
-        except Exception:  # no driver, no GPU: nothing to sample
-            self._handles = []
-        self._pid = os.getpid()
-
-    def used_mib(self) -> float | None:
-        total, seen = 0, False
-        for handle in self._handles:
-            try:
-                procs = self._pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
-            except Exception:
-                continue
-            for proc in procs:
-                if proc.pid == self._pid and proc.usedGpuMemory is not None:
-                    total, seen = total + proc.usedGpuMemory, True
-        return total / MIB if seen else None
-
-
-def epoch_timer(keras, epochs: int | None = None):
-    """A callback that times each training epoch, validation excluded, with the contender's Keras.
-
-    It only implements epoch and test hooks, so Keras keeps its fast path (no per-batch
-    callback calls, no extra device synchronisation). Use it with fit(verbose=0): Keras'
-    progress bar hooks every batch. Given `epochs`, it prints one line per epoch instead,
-    after the epoch's clock has stopped.
+    A trainer calls `fit_begin()` once, then per epoch `epoch_begin(e)` and `epoch_end(e, logs)`
+    after the epoch's device work is finished; work inside `untimed()` (validation) is not
+    counted. After the clock stops, `epoch_end` prints one line and runs `after_epoch(row)`
+    (untimed, e.g. a test-set check), whose True asks the trainer to stop training.
     """
 
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.train_begin = None
-            self.epochs: list[dict] = []
+    def __init__(self, epochs: int, after_epoch=None, echo: bool = True):
+        self.total, self.after_epoch, self.echo = epochs, after_epoch, echo
+        self.fit_begin_at: float | None = None
+        self.epochs: list[dict] = []
+        self._begin = self._excluded = 0.0
 
-        def on_train_begin(self, logs=None):
-            self.train_begin = time.perf_counter()
+    def fit_begin(self) -> None:
+        self.fit_begin_at = time.perf_counter()
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self._begin = time.perf_counter()
-            self._validation = 0.0
+    def epoch_begin(self, epoch: int) -> None:
+        self._excluded = 0.0
+        self._begin = time.perf_counter()
 
-        def on_test_begin(self, logs=None):
-            self._test_begin = time.perf_counter()
+    @contextlib.contextmanager
+    def untimed(self):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._excluded += time.perf_counter() - started
 
-        def on_test_end(self, logs=None):
-            self._validation += time.perf_counter() - self._test_begin
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds = time.perf_counter() - self._begin - self._validation
-            row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}, "epoch_s": seconds}
-            self.epochs.append(row)
-            if epochs:
-                scores = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "epoch_s"))
-                print(f"epoch {epoch + 1}/{epochs}: {seconds:.2f} s, {scores}", flush=True)
-
-    return EpochTimer()
+    def epoch_end(self, epoch: int, logs: dict) -> bool:
+        seconds = time.perf_counter() - self._begin - self._excluded
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}, "epoch_s": seconds}
+        self.epochs.append(row)
+        if self.echo:
+            scores = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "epoch_s"))
+            print(f"epoch {epoch + 1}/{self.total}: {seconds:.2f} s, {scores}", flush=True)
+        return bool(self.after_epoch(row)) if self.after_epoch else False
 
 
 def epoch_summary(epoch_seconds: list[float]) -> dict:
@@ -144,7 +116,7 @@ def epoch_summary(epoch_seconds: list[float]) -> dict:
     }
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -186,6 +158,21 @@ def git_commit() -> str | None:
         return None
 
 
+LOCK_FILES = ("requirements.lock", "requirements/torch-cpu.lock")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def lock_sha256(root: Path = ROOT) -> str | None:
+    """One hash over the project's lock files, which pin this environment (None if one is missing)."""
+    digest = hashlib.sha256()
+    for name in LOCK_FILES:
+        path = root / name
+        if not path.is_file():
+            return None
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def machine() -> dict:
     """What the result was measured on: interpreter, OS, CPU, memory, GPUs, commit, time."""
     host = nvidia_host()
@@ -193,10 +180,36 @@ def machine() -> dict:
         "python": sys.version.split()[0],
         "executable": sys.executable,
         "platform": platform.platform(),
-        "cpu": {"model": _cpu_model(), "logical_cores": psutil.cpu_count(logical=True),
+        "cpu": {"model": cpu_model(), "logical_cores": psutil.cpu_count(logical=True),
                 "physical_cores": psutil.cpu_count(logical=False)},
         "memory_total_gib": round(psutil.virtual_memory().total / 1024**3, 1),
         "gpus": [{**gpu, "driver": host["driver"], "cuda": host["cuda"]} for gpu in host["gpus"]],
         "git_commit": git_commit(),
+        "lock_sha256": lock_sha256(),
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def run_environment(framework: str, seed: int, started, params, data_info: dict) -> dict:
+    """What a result was measured with and on, for train and evaluate: `started` is contenders.start()'s."""
+    from kerasbench import backends, contenders
+    contender = contenders.get(framework)
+    device = started.device
+    return {
+        "framework": framework,
+        "seed": seed,
+        "backend": contender.backend,
+        "keras_module": contender.module if contender.is_keras else None,
+        "keras_version": getattr(started.module, "__version__", None) if contender.is_keras else None,
+        "backend_version": device["backend_version"],
+        "cuda_build": device["cuda_build"],
+        "packages": contenders.package_versions(),
+        **machine(),
+        "device": device["device"],
+        "device_name": device["device_name"],
+        "visible_gpus": device["gpus"],
+        "device_param": params.device,
+        "deterministic": params.train.deterministic,
+        "threads": backends.threads(contender.backend),
+        "data": {k: data_info.get(k) for k in ("source", "md5", "sha256", "synthetic")},
     }

@@ -3,6 +3,10 @@
 Every key is required (params.yaml pins everything that changes a result), unknown
 keys are refused, and each problem is reported on one line naming the key and what is
 allowed. Stages call `load()` and receive a frozen, typed object.
+
+The file is read the way DVC reads it (ruamel.yaml, YAML 1.2), so every value DVC accepts in
+the file or through `dvc exp run -S` means the same to the stages: `1e-4` is a number (PyYAML,
+YAML 1.1, would read it as a string), `yes` is a string.
 """
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 FRAMEWORKS = ("tf_keras", "keras_core", "keras3_tensorflow", "keras3_jax", "keras3_torch")
@@ -72,6 +77,7 @@ class Train(_Strict):
     validation_split: Annotated[float, Field(ge=0, lt=1)]
     shuffle: bool
     jit_compile: Literal["default", True, False]
+    deterministic: bool
 
 
 class Evaluate(_Strict):
@@ -84,6 +90,7 @@ class Params(_Strict):
     data: Data
     frameworks: Annotated[list[Literal[FRAMEWORKS]], Field(min_length=1)]  # type: ignore[valid-type]
     seeds: Annotated[list[Seed], Field(min_length=1)]
+    repeats: Annotated[int, Field(ge=1, le=1000)]
     device: Literal["auto", "cpu", "gpu"]
     train: Train
     evaluate: Evaluate
@@ -136,12 +143,17 @@ def parse(raw: object, path: Path | str = "params.yaml") -> Params:
 def load(path: Path | str = "params.yaml") -> Params:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = read_yaml(path.read_text())
     except FileNotFoundError:
         raise ParamsError(f"{path}: file not found") from None
-    except yaml.YAMLError as err:
+    except YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from None
     return parse(raw, path)
+
+
+def read_yaml(text: str):
+    """Parse YAML exactly as DVC parses params.yaml (dvc.utils.serialize.parse_yaml)."""
+    return YAML(typ="safe").load(text)
 
 
 def load_or_exit(path: Path | str = "params.yaml") -> Params:

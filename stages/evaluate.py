@@ -1,10 +1,13 @@
 """Stage evaluate@<framework>-<seed>: reload the trained model with the same contender and score it.
 
-    python -m stages.evaluate FRAMEWORK SEED DATA_NPZ DATA_JSON MODEL METRICS CONFUSION PER_CLASS
+    python -m stages.evaluate FRAMEWORK SEED DATA_NPZ DATA_JSON MODEL_DIR METRICS ENV CONFUSION PER_CLASS INFERENCE
 
 Accuracy, precision, recall and F1 (weighted as in the article, and macro) on the training
-and the test set; per-class scores and the confusion matrix as DVC plots files; inference
-throughput as the median of timed passes over the test set after a warm-up pass.
+and the test set; per-class scores and the confusion matrix as DVC plots files. Inference is
+timed two ways, each as `evaluate.repeats` passes over the test set after a warm-up pass:
+`predict()` throughput (what a user calls: batching, host-to-device copies and results back),
+and the forward pass alone on data already on the device. Every pass is kept (INFERENCE, a
+plots file); the device the stage ran on is checked like train's and recorded (ENV).
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from kerasbench import contenders
+from kerasbench import contenders, measure
 from kerasbench.files import atomic_path, write_json
 from kerasbench.params import load_or_exit
 
@@ -28,16 +31,26 @@ def scores(y_true, y_pred) -> dict:
     return out
 
 
+def timed_passes(run, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run()
+        out.append(time.perf_counter() - t)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("framework")
     parser.add_argument("seed", type=int)
-    for name in ("data", "data_json", "model", "metrics", "confusion", "per_class"):
+    for name in ("data", "data_json", "model", "metrics", "env", "confusion", "per_class", "inference"):
         parser.add_argument(name)
     args = parser.parse_args(argv)
     params = load_or_exit()
+    deterministic = params.train.deterministic
     try:
-        keras = contenders.activate(args.framework, params.device)
+        started = contenders.start(args.framework, params.device, deterministic)
     except contenders.ContenderError as err:
         sys.exit(f"error: {err}")
 
@@ -46,53 +59,63 @@ def main(argv: list[str] | None = None) -> None:
     from sklearn.metrics import precision_recall_fscore_support
     from kerasbench import lenet
 
-    contenders.seed_everything(args.framework, keras, args.seed)
+    contenders.seed(args.framework, started.module, args.seed, deterministic)
     data_info = json.loads(Path(args.data_json).read_text())
     with np.load(args.data) as data:
         x_train, y_train = lenet.scale(data["x_train"]), data["y_train"]
         x_test, y_test = lenet.scale(data["x_test"]), data["y_test"]
         class_names = [str(c) for c in data["class_names"]]
-    model = keras.models.load_model(args.model)
-    batch = params.evaluate.batch_size
+    trainer = contenders.trainer(args.framework, started.module, params.train, deterministic=deterministic)
+    trainer.load(Path(args.model))
+    batch, repeats = params.evaluate.batch_size, params.evaluate.repeats
 
     # The article's figure: one predict call, tracing and first allocation included.
     t = time.perf_counter()
-    test_pred = model.predict(x_test, batch_size=batch, verbose=0).argmax(axis=1)
+    test_pred = trainer.predict(x_test, batch).argmax(axis=1)
     first_predict_s = time.perf_counter() - t
-    # Steady state: that call was the warm-up; time `repeats` more passes.
-    passes = []
-    for _ in range(params.evaluate.repeats):
-        t = time.perf_counter()
-        model.predict(x_test, batch_size=batch, verbose=0)
-        passes.append(time.perf_counter() - t)
-    rates = len(x_test) / np.array(passes)
-    train_pred = model.predict(x_train, batch_size=batch, verbose=0).argmax(axis=1)
+    predict_s = timed_passes(lambda: trainer.predict(x_test, batch), repeats)  # that call was the warm-up
+    forward = trainer.forward_pass(x_test, batch)  # the test set copied to the device once
+    forward()                                      # warm-up: tracing, compilation
+    forward_s = timed_passes(forward, repeats)
+    train_pred = trainer.predict(x_train, batch).argmax(axis=1)
 
+    passes = pd.DataFrame([{"pass": i + 1, "kind": kind, "seconds": s, "images_per_s": len(x_test) / s}
+                           for kind, seconds in (("predict", predict_s), ("forward", forward_s))
+                           for i, s in enumerate(seconds)])
+    rate = lambda kind: passes.loc[passes["kind"] == kind, "images_per_s"]  # noqa: E731
     p, r, f, support = precision_recall_fscore_support(y_test, test_pred, labels=range(len(class_names)),
                                                         zero_division=0)
     per_class = pd.DataFrame({"class": class_names, "precision": p, "recall": r, "f1": f, "support": support})
     confusion = pd.DataFrame({"actual": np.array(class_names)[y_test], "predicted": np.array(class_names)[test_pred]})
     metrics = {
         "synthetic": int(bool(data_info["synthetic"])),
+        "gpu": int(started.device["device"] == "gpu"),
         "train": scores(y_train, train_pred),
         "test": scores(y_test, test_pred),
         "inference": {
-            "images_per_s": float(np.median(rates)),
-            "images_per_s_min": float(rates.min()),
-            "images_per_s_max": float(rates.max()),
-            "pass_s": float(np.median(passes)),
+            "predict_images_per_s": float(rate("predict").median()),
+            "predict_images_per_s_min": float(rate("predict").min()),
+            "predict_images_per_s_max": float(rate("predict").max()),
+            "forward_images_per_s": float(rate("forward").median()),
+            "predict_pass_s": float(np.median(predict_s)),
             "first_predict_s": first_predict_s,
             "batch_size": batch,
-            "repeats": params.evaluate.repeats,
+            "repeats": repeats,
         },
     }
+    environment = measure.run_environment(args.framework, args.seed, started, params, data_info)
     with atomic_path(args.per_class, suffix=".csv") as tmp:
         per_class.to_csv(tmp, index=False)
     with atomic_path(args.confusion, suffix=".csv") as tmp:
         confusion.to_csv(tmp, index=False)
+    with atomic_path(args.inference, suffix=".csv") as tmp:
+        passes.to_csv(tmp, index=False)
+    write_json(args.env, environment)
     write_json(args.metrics, metrics)
-    print(f"{args.framework} seed {args.seed}: test accuracy {metrics['test']['accuracy']:.3f}, "
-          f"weighted F1 {metrics['test']['f1_weighted']:.3f}, inference {metrics['inference']['images_per_s']:.0f} images/s")
+    print(f"{args.framework} seed {args.seed} on {started.device['device']}: test accuracy "
+          f"{metrics['test']['accuracy']:.3f}, weighted F1 {metrics['test']['f1_weighted']:.3f}, predict() "
+          f"{metrics['inference']['predict_images_per_s']:.0f} images/s, forward pass "
+          f"{metrics['inference']['forward_images_per_s']:.0f} images/s")
 
 
 if __name__ == "__main__":

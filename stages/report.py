@@ -180,7 +180,7 @@ def run_values(run: Run) -> dict[str, float]:
         "steady_epoch_s": t("time.steady_epoch_s"),
         "first_epoch_images_per_s": t("throughput.first_epoch_images_per_s"),
         "steady_images_per_s": t("throughput.steady_images_per_s"),
-        "inference_images_per_s": e("inference.images_per_s"),
+        "inference_images_per_s": e("inference.predict_images_per_s"),
         "first_predict_s": e("inference.first_predict_s"),
         "rss_peak_mib": t("memory.rss_peak_os_mib"),
         "rss_peak_fit_mib": t("memory.rss_peak_fit_mib"),

@@ -1,10 +1,11 @@
-"""Stage train@<framework>-<seed>: fit LeNet-5 with one contender, in this process alone.
+"""Stage train@<framework>-<seed>: fit LeNet-5 with one contender, in a process of its own.
 
-    python -m stages.train FRAMEWORK SEED DATA_NPZ DATA_JSON MODEL METRICS ENV HISTORY
+    python -m stages.train FRAMEWORK SEED DATA_NPZ DATA_JSON MODEL_DIR METRICS ENV HISTORY
 
-Measures import, model build, the first epoch apart from the steady state, throughput and
-this process's own memory; writes the model, a numbers-only metrics file, the environment
-beside it, and the per-epoch history as a DVC plots file.
+Measures import, context creation, model build, the first epoch apart from the steady state,
+throughput and this process's own memory (and the GPU peak from the framework's allocator);
+writes the model (MODEL_DIR; `-` writes none, for timing-only repeats), a numbers-only metrics
+file, the environment beside it, and the per-epoch history as a DVC plots file.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from kerasbench import contenders, measure
-from kerasbench.files import atomic_path, write_json
+from kerasbench import backends, contenders, measure
+from kerasbench.files import atomic_dir, atomic_path, write_json
 from kerasbench.params import load_or_exit
 
 
@@ -28,25 +29,21 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(name)
     args = parser.parse_args(argv)
     params = load_or_exit()
-
-    started = time.perf_counter()
+    train = params.train
     try:
-        keras = contenders.activate(args.framework, params.device)
+        started = contenders.start(args.framework, params.device, train.deterministic)
     except contenders.ContenderError as err:
         sys.exit(f"error: {err}")
-    import_s = time.perf_counter() - started
-    rss_after_import = measure.rss_mib()
+    backend = contenders.get(args.framework).backend
+    on_gpu = started.device["device"] == "gpu"
+    rss_after_import = measure.rss_mib()  # framework imported, context created: the same point for all
 
     # Everything below imports after the framework on purpose (numpy's threads, etc.).
     import numpy as np
     import pandas as pd
     from kerasbench import lenet
 
-    gpus = contenders.visible_gpus(args.framework)
-    if params.device == "gpu" and not gpus:
-        sys.exit(f"error: device: gpu was asked for, but {args.framework} sees no GPU")
-    contenders.seed_everything(args.framework, keras, args.seed)
-
+    contenders.seed(args.framework, started.module, args.seed, train.deterministic)
     # Data loading and scaling stay outside every timed region.
     data_info = json.loads(Path(args.data_json).read_text())
     with np.load(args.data) as data:
@@ -54,43 +51,42 @@ def main(argv: list[str] | None = None) -> None:
     rss_before_build = measure.rss_mib()
 
     t = time.perf_counter()
-    model = lenet.build(keras, args.seed)
-    lenet.compile_model(keras, model, params.train)
+    trainer = contenders.trainer(args.framework, started.module, train, deterministic=train.deterministic)
+    trainer.build(args.seed)
     build_s = time.perf_counter() - t
     rss_after_build = measure.rss_mib()
 
-    timer = measure.epoch_timer(keras, params.train.epochs)
-    if gpus:
-        contenders.reset_gpu_peak(args.framework)
-    with measure.MemorySampler(nvml=bool(gpus)) as sampler:
+    clock = measure.EpochClock(train.epochs)
+    if on_gpu:
+        backends.reset_gpu_peak(backend)
+    with measure.MemorySampler() as sampler:
         t = time.perf_counter()
-        model.fit(x_train, y_train, batch_size=params.train.batch_size, epochs=params.train.epochs,
-                  validation_split=params.train.validation_split, shuffle=params.train.shuffle,
-                  callbacks=[timer], verbose=0)  # the progress bar would hook every batch
+        trainer.fit(x_train, y_train, clock)
         fit_s = time.perf_counter() - t
     rss_peak_os = measure.os_peak_rss_mib()  # now, before saving can load anything more
-    gpu_peak = contenders.gpu_peak_bytes(args.framework) if gpus else None
-    if gpu_peak is None and sampler.peak_gpu_mib is not None:
-        gpu_peak = sampler.peak_gpu_mib * measure.MIB
+    gpu_peak, gpu_peak_source = backends.gpu_peak(backend) if on_gpu else (None, None)
 
-    with atomic_path(args.model, suffix=".keras") as tmp:
-        model.save(tmp)
+    if args.model != "-":
+        with atomic_dir(args.model) as tmp:
+            trainer.save(tmp)
 
-    history = pd.DataFrame(timer.epochs)
+    history = pd.DataFrame(clock.epochs)
     epochs = measure.epoch_summary(history["epoch_s"].tolist())
-    fitted = math.floor(len(x_train) * (1.0 - params.train.validation_split))  # Keras' own split rule
-    jit = lenet.effective_jit_compile(model)
+    fitted = math.floor(len(x_train) * (1.0 - train.validation_split))  # Keras' own split rule
+    described = trainer.describe()
     metrics = {
         "synthetic": int(bool(data_info["synthetic"])),
-        "epochs": params.train.epochs,
-        "batch_size": params.train.batch_size,
+        "epochs": len(history),
+        "batch_size": train.batch_size,
         "train_images": fitted,
-        "jit_compile": int(jit),
-        "gpu": int(bool(gpus)),
+        "jit_compile": int(described["jit_compile"]),
+        "deterministic": int(train.deterministic),
+        "gpu": int(on_gpu),
         "time": {
-            "import_s": import_s,
+            "import_s": started.import_s,
+            "context_s": started.context_s,
             "build_s": build_s,
-            "fit_setup_s": timer.train_begin - t if timer.train_begin else None,
+            "fit_setup_s": clock.fit_begin_at - t if clock.fit_begin_at else None,
             **epochs,
             "fit_s": fit_s,
         },
@@ -109,27 +105,18 @@ def main(argv: list[str] | None = None) -> None:
         },
         "final": {"loss": float(history["loss"].iloc[-1]), "accuracy": float(history["accuracy"].iloc[-1])},
     }
-    contender = contenders.get(args.framework)
-    environment = {
-        "framework": args.framework,
-        "seed": args.seed,
-        "backend": contender.backend,
-        "keras_module": contender.module,
-        "keras_version": keras.__version__,
-        "backend_version": contenders.backend_version(args.framework),
-        "packages": contenders.package_versions(),
-        **measure.machine(),
-        "device": "gpu" if gpus else "cpu",
-        "visible_gpus": gpus,
-        "jit_compile": {"param": params.train.jit_compile, "effective": jit},
-        "data": {k: data_info.get(k) for k in ("source", "md5", "sha256", "synthetic")},
+    environment = measure.run_environment(args.framework, args.seed, started, params, data_info) | {
+        "jit_compile": {"param": train.jit_compile, "effective": described["jit_compile"],
+                        "meaning": described["jit_meaning"]},
+        "dtypes": {"compute": described["compute_dtype"], "variables": described["variable_dtype"]},
+        "gpu_peak_source": gpu_peak_source,
         "memory_samples": sampler.samples,
     }
     with atomic_path(args.history, suffix=".csv") as tmp:
         history.to_csv(tmp, index=False)
     write_json(args.env, environment)
     write_json(args.metrics, metrics)
-    print(f"{args.framework} seed {args.seed}: first epoch {epochs['first_epoch_s']:.2f} s, "
+    print(f"{args.framework} seed {args.seed} on {started.device['device']}: first epoch {epochs['first_epoch_s']:.2f} s, "
           f"steady {metrics['throughput']['steady_images_per_s'] or float('nan'):.0f} images/s, "
           f"peak RSS {sampler.peak_rss_mib:.0f} MiB, final accuracy {metrics['final']['accuracy']:.3f}")
 

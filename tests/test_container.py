@@ -144,10 +144,19 @@ def test_every_hadolint_ignore_says_why():
 
 # ---------------------------------------------------------------- the image
 
-def test_base_image_is_a_pinned_cuda_image_with_cudnn():
+def test_base_image_is_the_smallest_pinned_cuda_image():
+    """The wheels bring CUDA and cuDNN: no cudnn or runtime flavour, whose libraries would be a second copy."""
     froms = [args for op, args in DOCKER if op == "FROM"]
     assert len(froms) == 1
-    assert re.fullmatch(r"nvidia/cuda:\d+\.\d+\.\d+-cudnn-runtime-ubuntu\d\d\.\d\d", froms[0]), froms[0]
+    assert re.fullmatch(r"nvidia/cuda:\d+\.\d+\.\d+-base-ubuntu22\.04", froms[0]), froms[0]
+
+
+def test_the_image_accepts_every_driver_some_backend_accepts():
+    """NVIDIA_REQUIRE_CUDA must not refuse a driver the CUDA 12 wheels run on (525+)."""
+    assert env_vars()["NVIDIA_REQUIRE_CUDA"] == "cuda>=12.0"
+    floors = (REPO / "docs" / "container.md").read_text()
+    for floor in ("525.60.13", "580.65.06"):
+        assert floor in floors, f"docs/container.md must state the driver floor {floor}"
 
 
 def test_image_installs_from_the_project_lock_and_the_gpu_locks():
@@ -256,3 +265,21 @@ def test_lock_script_asks_pypi_only(monkeypatch):
     assert env["PIP_CONFIG_FILE"] == os.devnull
     assert not {"PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL"} & env.keys()
     assert LOCK_SCRIPT.INDEX == "https://pypi.org/simple"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("venv", sorted(LOCK_SCRIPT.VENVS))
+def test_gpu_lock_installs_for_the_image_platform_from_pypi(venv, tmp_path):
+    """What `docker build` installs, resolved on PyPI for CPython 3.11 / glibc 2.35 / x86-64 with hashes."""
+    problem = LOCK_SCRIPT.check(venv, tmp_path)
+    if problem and re.search(r"NewConnectionError|Temporary failure in name resolution|Network is unreachable", problem):
+        pytest.skip(f"PyPI is not reachable from here: {problem.splitlines()[-1]}")
+    assert problem is None, f"requirements/gpu-{venv}.lock no longer installs: {problem[-2000:]}"
+
+
+def test_lock_check_describes_the_image_platform():
+    args = LOCK_SCRIPT.target_platform_args()
+    platforms = [args[i + 1] for i, a in enumerate(args) if a == "--platform"]
+    assert "manylinux_2_18_x86_64" in platforms and "manylinux_2_35_x86_64" in platforms  # Ubuntu 22.04: glibc 2.35
+    assert "manylinux_2_36_x86_64" not in platforms
+    assert args[args.index("--python-version") + 1] == "3.11"

@@ -1,131 +1,67 @@
-"""The device check (stages/devices.py), run as DVC runs it: one process, a probe per contender.
+"""One device for all, or a loud failure (kerasbench/devices.py), and the cheap environment
+fingerprint that decides retraining (stages/fingerprint.py).
 
-This machine has no GPU, so every contender must report cpu; `device: gpu` must fail naming
-the contender; an interpreter that lacks a contender's packages must be named with the package.
+This machine has no GPU and no NVIDIA driver: every contender runs on the CPU, `device: gpu`
+fails naming the contender, and hosts with GPUs are described by records.
 """
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import subprocess
 import sys
-import venv
+import time
+import types
 from pathlib import Path
 
 import pytest
 import yaml
 
-from kerasbench import contenders, measure
-from stages import devices
+from kerasbench import contenders, devices, measure
 
 REPO = Path(__file__).resolve().parents[1]
-KERAS_DIST = {"tf_keras": "tf-keras", "keras_core": "keras-core", "keras": "keras"}
+H100 = {"driver": "575.57.08", "cuda": "12.9", "nvml_error": None,
+        "gpus": [{"name": "NVIDIA H100 80GB HBM3", "memory_total_mib": 81559}]}
+NO_HOST_GPU = {"driver": None, "cuda": None, "gpus": [], "nvml_error": "NVML Shared Library Not Found"}
 
 
-def write_params(directory: Path, **changes) -> Path:
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params.update(changes)
-    path = directory / "params.yaml"
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    return path
+def record(**changes) -> dict:
+    base = {"framework": "keras3_torch", "backend": "torch", "backend_version": "2.13.0", "python": "/venv/python",
+            "cuda_build": "CUDA 13.0", "gpus": [], "gpu_error": None, "warnings": [], "host": H100}
+    return {**base, **changes}
 
 
-def run_stage(directory: Path, env: dict | None = None, **changes) -> tuple[subprocess.CompletedProcess, Path]:
-    out = directory / "results" / "devices.json"
-    params = write_params(directory, **changes)
-    done = subprocess.run([sys.executable, "-m", "stages.devices", str(out), "--params", str(params)],
-                          cwd=REPO, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **(env or {})})
-    return done, out
+def test_device_cpu_and_a_seen_gpu_are_never_a_problem():
+    assert devices.problem(record(), "cpu") is None
+    assert devices.problem(record(gpus=["NVIDIA H100 80GB HBM3"]), "gpu") is None
+    assert devices.problem(record(gpus=["NVIDIA H100 80GB HBM3"]), "auto") is None
 
 
-@pytest.fixture(scope="module")
-def all_contenders(tmp_path_factory):
-    """The stage over every contender with device: auto (one run, shared by the tests below)."""
-    if any(os.environ.get(c.python_var) for c in contenders.CONTENDERS.values()) or measure.nvidia_host()["driver"]:
-        pytest.skip("written for one venv on a GPU-less machine; in the container run python -m stages.devices")
-    done, out = run_stage(tmp_path_factory.mktemp("devices"), frameworks=list(contenders.CONTENDERS),
-                          device="auto")
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done, json.loads(out.read_text())
+def test_auto_on_a_gpu_host_fails_a_contender_that_sees_none():
+    """A silent CPU fallback beside GPU contenders must be impossible."""
+    message = devices.problem(record(gpu_error="RuntimeError: The NVIDIA driver on your system is too old"), "auto")
+    assert message.startswith("keras3_torch: device: auto and this host has 1 NVIDIA GPU(s) (NVIDIA H100 80GB HBM3), "
+                              "but torch 2.13.0 (CUDA 13.0) under /venv/python sees no GPU")
+    assert "driver on your system is too old" in message and "NVIDIA driver 575.57.08 (CUDA up to 12.9)" in message
+    assert "needs driver >= 580.65.06" in message  # a CUDA 13 build on a CUDA 12.9 driver
 
 
-def test_every_contender_imports_and_reports_its_versions(all_contenders):
-    _, result = all_contenders
-    records = {r["framework"]: r for r in result["contenders"]}
-    assert list(records) == list(contenders.CONTENDERS)
-    for name, record in records.items():
-        contender = contenders.CONTENDERS[name]
-        assert record["import_ok"] and record["error"] is None, record
-        assert record["backend"] == contender.backend
-        assert record["backend_version"] == importlib.metadata.version(contender.backend)
-        assert record["keras_module"] == contender.module
-        assert record["keras_version"] == importlib.metadata.version(KERAS_DIST[contender.module])
-        assert record["packages"] == {d: importlib.metadata.version(d) for d in contender.packages}
-        assert record["python"] == sys.executable  # no KERASBENCH_PYTHON_* set here: this interpreter
-        assert "import_s" not in record  # timings vary: they stay in the printed table
+def test_auto_without_host_gpus_runs_on_cpu():
+    assert devices.problem(record(host=NO_HOST_GPU), "auto") is None
 
 
-def test_without_a_gpu_every_contender_trains_on_cpu(all_contenders):
-    done, result = all_contenders
-    assert result["device"] == "auto"
-    assert all(r["gpus"] == [] and r["device"] == "cpu" for r in result["contenders"])
-    assert result["host"]["gpus"] == []
-    table = done.stdout.splitlines()
-    for name in contenders.CONTENDERS:
-        row = next(line for line in table if line.startswith(name + " "))
-        assert " ok " in row and " cpu " in row, row
-
-
-def test_device_gpu_without_a_gpu_fails_naming_the_contender(tmp_path):
-    if measure.nvidia_host()["driver"]:
-        pytest.skip("this machine has an NVIDIA driver")
-    done, out = run_stage(tmp_path, frameworks=["keras3_torch"], device="gpu")
-    assert done.returncode == 1
-    assert "keras3_torch: device: gpu is set in params.yaml" in done.stderr
-    assert "sees no GPU" in done.stderr and "--gpus all" in done.stderr
-    assert not out.exists()
-
-
-def test_interpreter_without_the_package_is_named(tmp_path):
-    bare = tmp_path / "bare"
-    venv.create(bare, with_pip=False)
-    python = bare / "bin" / "python"
-    done, out = run_stage(tmp_path, env={"KERASBENCH_PYTHON_JAX": str(python)},
-                          frameworks=["keras3_jax"], device="auto")
-    assert done.returncode == 1
-    assert "keras3_jax" in done.stderr and "needs the package(s) jax, jaxlib, keras" in done.stderr
-    assert str(python) in done.stderr
-    assert "FAILED" in done.stdout
-    assert not out.exists()
-
-
-def test_interpreter_that_cannot_run_is_named(tmp_path, monkeypatch):
-    monkeypatch.setenv("KERASBENCH_PYTHON_TORCH", str(tmp_path / "no-such-python"))
-    record = devices.run_probe("keras3_torch", "auto")
-    assert not record["import_ok"]
-    assert record["error"].startswith(f"KERASBENCH_PYTHON_TORCH={tmp_path / 'no-such-python'} cannot be run")
-
-
-def test_problems_with_device_auto_are_only_import_failures():
-    seen_cpu = {"framework": "keras3_jax", "backend": "jax", "backend_version": "0.10.2", "python": "py",
-                "import_ok": True, "gpus": [], "gpu_error": None, "warnings": []}
-    broken = {"framework": "tf_keras", "import_ok": False, "error": "contender 'tf_keras' needs tf-keras"}
-    assert devices.problems([seen_cpu], "auto") == []
-    assert devices.problems([seen_cpu], "cpu") == []
-    assert devices.problems([seen_cpu, broken], "auto") == ["tf_keras: contender 'tf_keras' needs tf-keras"]
-    driver_too_old = {**seen_cpu, "gpu_error": "RuntimeError: The NVIDIA driver on your system is too old"}
-    host = {"driver": "575.57.08", "cuda": "12.9", "gpus": [{"name": "NVIDIA H100", "memory_total_mib": 81559}]}
-    [message] = devices.problems([driver_too_old], "gpu", host)
-    assert message.startswith("keras3_jax: device: gpu") and "driver on your system is too old" in message
-    assert "575.57.08 (up to CUDA 12.9)" in message
+def test_device_gpu_names_the_contender_its_build_and_the_fix():
+    message = devices.problem(record(host=NO_HOST_GPU, cuda_build=None, backend="jax", backend_version="0.10.2",
+                                     framework="keras3_jax"), "gpu")
+    assert message.startswith("keras3_jax: device: gpu is set in params.yaml, but jax 0.10.2 (CPU-only build)")
+    assert "no NVIDIA driver found (NVML Shared Library Not Found)" in message
+    assert "install the contender's CUDA build" in message and "device: cpu" in message
+    same_cuda = devices.problem(record(cuda_build="CUDA 12.9"), "gpu")
+    assert "--gpus all" in same_cuda and "too old" not in same_cuda
 
 
 def test_nvidia_host_reads_the_driver_through_nvml(monkeypatch):
     """The GPU-less machine has no NVML; a stand-in module shows what a GPU host records."""
-    import types
-
     class Memory:
         total = 80 * 2**30
 
@@ -136,7 +72,7 @@ def test_nvidia_host_reads_the_driver_through_nvml(monkeypatch):
         nvmlDeviceGetName=lambda h: "NVIDIA H100 80GB HBM3", nvmlDeviceGetMemoryInfo=lambda h: Memory)
     monkeypatch.setitem(sys.modules, "pynvml", fake)
     assert measure.nvidia_host() == {"driver": "575.57.08", "cuda": "12.9", "nvml_error": None,
-                                   "gpus": [{"name": "NVIDIA H100 80GB HBM3", "memory_total_mib": 81920}]}
+                                     "gpus": [{"name": "NVIDIA H100 80GB HBM3", "memory_total_mib": 81920}]}
 
 
 def test_nvidia_host_without_a_driver():
@@ -144,15 +80,78 @@ def test_nvidia_host_without_a_driver():
     assert host["driver"] is None and host["gpus"] == [] and host["nvml_error"]
 
 
-def test_probe_that_crashes_or_hangs_is_reported(tmp_path, monkeypatch):
-    crashing = tmp_path / "python"
-    crashing.write_text("#!/bin/sh\necho 'Segmentation fault in libcuda' >&2\nexit 139\n")
-    crashing.chmod(0o755)
-    monkeypatch.setenv("KERASBENCH_PYTHON_TORCH", str(crashing))
-    record = devices.run_probe("keras3_torch", "auto")
-    assert record["error"] == f"probe under {crashing} exited with code 139: Segmentation fault in libcuda"
-    assert set(record) == set(devices.record_for("keras3_torch", str(crashing)))
+# ---------------------------------------------------------------- the person's check, every contender
 
-    crashing.write_text("#!/bin/sh\nexec sleep 30\n")
-    record = devices.run_probe("keras3_torch", "auto", timeout_s=0.5)
-    assert record["error"] == f"probe under {crashing} did not finish within 0.5 s"
+def run_check(tmp_path: Path, env: dict | None = None, **changes) -> subprocess.CompletedProcess:
+    params = yaml.safe_load((REPO / "params.yaml").read_text()) | changes
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    return subprocess.run([sys.executable, "-m", "kerasbench.devices", "--params", str(tmp_path / "params.yaml")],
+                          cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.slow
+def test_every_contender_imports_and_runs_on_cpu_here(tmp_path):
+    if any(os.environ.get(c.python_var) for c in contenders.CONTENDERS.values()) or measure.nvidia_host()["driver"]:
+        pytest.skip("written for one venv on a GPU-less machine")
+    done = run_check(tmp_path, frameworks=list(contenders.CONTENDERS))
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == list(contenders.CONTENDERS)
+    assert all(f"cpu ({measure.cpu_model()})" in line for line in lines)
+
+
+def test_device_gpu_fails_the_check_naming_the_contender(tmp_path):
+    done = run_check(tmp_path, frameworks=["keras3_torch"], device="gpu")
+    assert done.returncode == 1
+    assert "keras3_torch: device: gpu is set in params.yaml, but torch" in done.stdout
+
+
+def test_an_interpreter_that_cannot_run_is_named(tmp_path):
+    python = tmp_path / "no-such-python"
+    done = run_check(tmp_path, env={"KERASBENCH_PYTHON_TORCH": str(python)}, frameworks=["keras3_torch"])
+    assert done.returncode == 1
+    assert f"KERASBENCH_PYTHON_TORCH={python} is not an executable Python interpreter" in done.stdout
+
+
+# ---------------------------------------------------------------- the fingerprint stage
+
+def fingerprint(out: Path, env: dict | None = None) -> dict[str, bytes]:
+    """Run the stage as DVC does, in a process that then proves it imported no framework."""
+    code = ("import runpy, sys; sys.argv = ['fingerprint', sys.argv[1]]; runpy.run_module('stages.fingerprint', "
+            "run_name='__main__'); loaded = [m for m in ('tensorflow', 'jax', 'torch', 'keras') if m in sys.modules]; "
+            "assert not loaded, loaded")
+    done = subprocess.run([sys.executable, "-c", code, str(out)], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def test_fingerprint_is_cheap_stable_and_framework_free(tmp_path):
+    started = time.perf_counter()
+    first = fingerprint(tmp_path / "a")
+    assert time.perf_counter() - started < 5  # about 0.2 s here
+    assert list(first) == sorted(f"{name}.json" for name in contenders.CONTENDERS)
+    torch = json.loads(first["keras3_torch.json"])
+    assert torch["packages"] == {"torch": contenders.version_of("torch"), "keras": contenders.version_of("keras"),
+                                 "numpy": contenders.version_of("numpy")}
+    assert torch["device"] == "auto" and torch["nvidia"] == {"driver": None, "cuda": None, "gpus": []}
+    assert fingerprint(tmp_path / "b") == first  # same environment, same bytes: DVC retrains nothing
+
+
+def test_fingerprint_changes_only_for_the_contender_whose_environment_changed(tmp_path):
+    """keras3_jax under an interpreter without jax: only its file differs."""
+    site = Path(next(p for p in sys.path if p.endswith("site-packages")))
+    filtered = tmp_path / "site"
+    filtered.mkdir()
+    for entry in site.iterdir():
+        if not entry.name.lower().startswith(("jax", "jaxlib")):
+            (filtered / entry.name).symlink_to(entry)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (next(venv.glob("lib/python*/site-packages")) / "filtered.pth").write_text(f"{filtered}\n")
+    before = fingerprint(tmp_path / "before")
+    after = fingerprint(tmp_path / "after", env={"KERASBENCH_PYTHON_JAX": str(venv / "bin" / "python")})
+    assert [name for name in before if before[name] != after[name]] == ["keras3_jax.json"]
+    assert json.loads(after["keras3_jax.json"])["packages"]["jax"] is None
+    gpu_host = fingerprint(tmp_path / "gpu", env={"CUDA_VISIBLE_DEVICES": "0"})
+    assert all(gpu_host[name] != before[name] for name in before)  # what every contender sees changed

@@ -128,3 +128,30 @@ def test_load_or_exit_ends_the_process_with_the_message(tmp_path, raw):
     with pytest.raises(SystemExit) as exc:
         load_or_exit(path)
     assert str(exc.value.code).startswith(f"error: {path}: data.md5")
+
+
+# ---------------------------------------------------------------- read as DVC reads it (YAML 1.2)
+
+@pytest.mark.parametrize("spelling", ["1e-4", "1E-4", "1.0e-4", "1.e-4", "0.0001", ".0001", "+1e-4", "10e-5"])
+def test_float_spellings_mean_what_they_mean_to_dvc(tmp_path, spelling):
+    """`1e-4` is a number to DVC (YAML 1.2) and to the stages; PyYAML (YAML 1.1) would read a string."""
+    from dvc.utils.serialize import parse_yaml
+    text = (REPO / "params.yaml").read_text().replace("learning_rate: 0.001", f"learning_rate: {spelling}")
+    assert f"learning_rate: {spelling}" in text
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    assert load(path).train.learning_rate == pytest.approx(1e-4)
+    assert parse_yaml(text, str(path)) == __import__("kerasbench.params", fromlist=["read_yaml"]).read_yaml(text)
+
+
+def test_yaml_1_1_booleans_are_strings_as_in_dvc(tmp_path):
+    text = (REPO / "params.yaml").read_text().replace("shuffle: true", "shuffle: yes")
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamsError, match=r"train.shuffle: Input should be a valid boolean \(got 'yes'\)"):
+        load(path)
+
+
+def test_deterministic_must_be_a_boolean(raw):
+    raw["train"]["deterministic"] = "sometimes"
+    assert "train.deterministic: Input should be a valid boolean (got 'sometimes')" in problem(raw)

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +46,7 @@ def workdir(tmp_path_factory) -> Path:
                                              "synthetic": True}))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(source="synthetic", md5=None)
-    params["train"].update(epochs=EPOCHS, batch_size=32)
+    params["train"].update(epochs=EPOCHS, batch_size=32, deterministic=True)  # bitwise-reproducible on CPU
     params["evaluate"].update(batch_size=64, repeats=2)
     (d / "params.yaml").write_text(yaml.safe_dump(params))
     return d
@@ -55,13 +54,14 @@ def workdir(tmp_path_factory) -> Path:
 
 def train_and_evaluate(d: Path, framework: str, tag: str, env: dict | None = None):
     out = {k: d / f"{k}-{framework}-{tag}{ext}" for k, ext in [
-        ("model", ".keras"), ("train", ".json"), ("env", ".json"), ("history", ".csv"),
-        ("eval", ".json"), ("confusion", ".csv"), ("per_class", ".csv")]}
+        ("model", ""), ("train", ".json"), ("env", ".json"), ("history", ".csv"),
+        ("eval", ".json"), ("eval_env", ".json"), ("confusion", ".csv"), ("per_class", ".csv"), ("inference", ".csv")]}
     train = run_stage(d, "stages.train", framework, "0", "data.npz", "data.json",
                       *map(str, (out["model"], out["train"], out["env"], out["history"])), env=env)
     assert train.returncode == 0, train.stderr[-3000:]
     evaluate = run_stage(d, "stages.evaluate", framework, "0", "data.npz", "data.json",
-                         *map(str, (out["model"], out["eval"], out["confusion"], out["per_class"])), env=env)
+                         *map(str, (out["model"], out["eval"], out["eval_env"], out["confusion"], out["per_class"],
+                                    out["inference"])), env=env)
     assert evaluate.returncode == 0, evaluate.stderr[-3000:]
     return out, train
 
@@ -98,14 +98,27 @@ def test_contender_trains_evaluates_and_repeats_itself(workdir, framework):
     assert mem["rss_peak_os_mib"] >= mem["rss_peak_fit_mib"] - 1
     assert mem["gpu_peak_mib"] is None
     assert 0 <= m["final"]["accuracy"] <= 1 and math.isfinite(m["final"]["loss"])
-    assert m["jit_compile"] in (0, 1)
+    assert m["jit_compile"] in (0, 1) and m["deterministic"] == 1
+    assert t["context_s"] > 0 and t["fit_setup_s"] >= 0
 
     env = json.loads(first["env"].read_text())
-    assert env["framework"] == framework and env["device"] == "cpu"
+    assert env["framework"] == framework and env["device"] == "cpu" and env["visible_gpus"] == []
     backend = contenders.CONTENDERS[framework].backend
+    assert env["device_name"] == measure.cpu_model()
+    # torch and JAX are CPU-only builds here; PyPI's TensorFlow wheel is built with CUDA (libraries not installed)
+    assert (env["cuda_build"] is None) == (backend != "tensorflow"), env["cuda_build"]
     assert env["backend"] == backend and env["backend_version"].startswith(env["packages"][backend])
     assert env["data"]["synthetic"] is True and env["cpu"]["logical_cores"] >= 1 and env["python"]
-    assert env["jit_compile"] == {"param": "default", "effective": bool(m["jit_compile"])}
+    assert env["jit_compile"]["param"] == "default" and env["jit_compile"]["effective"] == bool(m["jit_compile"])
+    assert env["jit_compile"]["meaning"]
+    assert env["deterministic"] is True and env["gpu_peak_source"] is None and env["dtypes"]["compute"] == "float32"
+    assert env["lock_sha256"] and len(env["lock_sha256"]) == 64
+    threads = env["threads"]
+    assert threads["cpus_usable"] >= 1 and "OMP_NUM_THREADS" in threads
+    if backend == "torch":
+        assert threads["torch_intra_op"] >= 1 and threads["tf_intra_op"] is None
+    if backend == "tensorflow":
+        assert threads["tf_intra_op"] is not None and threads["torch_intra_op"] is None
 
     history = pd.read_csv(first["history"])
     assert list(history["epoch"]) == list(range(1, EPOCHS + 1))
@@ -118,8 +131,13 @@ def test_contender_trains_evaluates_and_repeats_itself(workdir, framework):
             assert 0 <= value <= 1, (split, key)
     assert e["test"]["accuracy"] > 0.2, "a learnable set must be learnt beyond chance (0.1)"
     inf = e["inference"]
-    assert inf["images_per_s_min"] <= inf["images_per_s"] <= inf["images_per_s_max"]
-    assert inf["repeats"] == 2 and inf["first_predict_s"] > 0
+    assert inf["predict_images_per_s_min"] <= inf["predict_images_per_s"] <= inf["predict_images_per_s_max"]
+    assert inf["repeats"] == 2 and inf["first_predict_s"] > 0 and inf["forward_images_per_s"] > 0
+    passes = pd.read_csv(first["inference"])
+    assert sorted(passes["kind"].unique()) == ["forward", "predict"] and len(passes) == 4
+    assert passes["images_per_s"].to_numpy() == pytest.approx(N_TEST / passes["seconds"].to_numpy())
+    eval_env = json.loads(first["eval_env"].read_text())
+    assert eval_env["device"] == "cpu" and eval_env["framework"] == framework and eval_env["deterministic"] is True
     confusion = pd.read_csv(first["confusion"])
     assert len(confusion) == N_TEST and set(confusion["actual"]) == set(CLASSES)
     assert (confusion["actual"] == confusion["predicted"]).mean() == pytest.approx(e["test"]["accuracy"])
@@ -156,12 +174,28 @@ def test_missing_backend_is_a_clear_error(workdir, tmp_path):
     (venv_site / "filtered.pth").write_text(str(filtered) + "\n")
     python = venv / "bin" / "python"
 
-    result = run_stage(workdir, "stages.train", "keras3_jax", "0", "data.npz", "data.json", "m.keras", "t.json",
+    result = run_stage(workdir, "stages.train", "keras3_jax", "0", "data.npz", "data.json", "m", "t.json",
                        "e.json", "h.csv", env={"KERASBENCH_PYTHON_JAX": str(python)})
     assert result.returncode != 0
     assert "keras3_jax" in result.stderr and "jax" in result.stderr and "not installed" in result.stderr
     assert str(python) in result.stderr  # it did run under the environment's own interpreter
-    assert not any((workdir / f).exists() for f in ("m.keras", "t.json", "e.json", "h.csv"))
+    assert not any((workdir / f).exists() for f in ("m", "t.json", "e.json", "h.csv"))
+
+
+def test_device_gpu_without_a_gpu_fails_naming_the_contender(workdir, tmp_path):
+    """No silent CPU fallback: device: gpu on this GPU-less machine stops train at its start."""
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["device"] = "gpu"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for name in ("data.npz", "data.json"):
+        (tmp_path / name).symlink_to(workdir / name)
+    result = run_stage(tmp_path, "stages.train", "keras3_torch", "0", "data.npz", "data.json", "m", "t.json",
+                       "e.json", "h.csv")
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: keras3_torch: device: gpu is set in params.yaml, but torch 2.13.0")
+    assert "CPU-only build" in last and "no NVIDIA driver found" in last and "Likely fix:" in last
+    assert not any((tmp_path / f).exists() for f in ("m", "t.json", "e.json", "h.csv"))
 
 
 def test_unknown_contender_lookup():
@@ -182,20 +216,22 @@ def test_memory_sampler_sees_a_known_allocation():
     assert measure.os_peak_rss_mib() >= sampler.peak_rss_mib - 1
 
 
-def test_epoch_timer_excludes_validation_and_summary_excludes_first_epoch():
-    fake_keras = types.SimpleNamespace(callbacks=types.SimpleNamespace(Callback=object))
-    timer = measure.epoch_timer(fake_keras)
-    timer.on_train_begin()
+def test_epoch_clock_excludes_untimed_work_and_summary_excludes_first_epoch():
+    checked = []
+    clock = measure.EpochClock(3, after_epoch=lambda row: checked.append(row["epoch"]) or row["epoch"] == 2,
+                               echo=False)
+    clock.fit_begin()
+    stops = []
     for epoch, (train_s, val_s) in enumerate([(0.20, 0.0), (0.05, 0.10), (0.06, 0.10)]):
-        timer.on_epoch_begin(epoch)
+        clock.epoch_begin(epoch)
         time.sleep(train_s)
-        timer.on_test_begin()
-        time.sleep(val_s)
-        timer.on_test_end()
-        timer.on_epoch_end(epoch, {"loss": 1.0})
-    seconds = [row["epoch_s"] for row in timer.epochs]
+        with clock.untimed():
+            time.sleep(val_s)
+        stops.append(clock.epoch_end(epoch, {"loss": 1.0}))
+    seconds = [row["epoch_s"] for row in clock.epochs]
     assert seconds[0] == pytest.approx(0.20, abs=0.03)
     assert seconds[1] == pytest.approx(0.05, abs=0.03) and seconds[2] == pytest.approx(0.06, abs=0.03)
+    assert checked == [1, 2, 3] and stops == [False, True, False]  # after_epoch's True asks to stop
 
     summary = measure.epoch_summary([5.0, 1.0, 3.0, 2.0])
     assert summary == {"first_epoch_s": 5.0, "steady_epoch_s": 2.0, "steady_epoch_min_s": 1.0,

@@ -1,0 +1,98 @@
+"""stages/repeat.py: interleaved timing reruns, each a fresh train process, written whole or not at all."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from stages.repeat import schedule
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_round_runs_every_contender_and_seed_once_in_a_seeded_order():
+    runs = schedule(["a", "b", "c", "d"], [0, 1], repeats=4, seed=7)
+    assert [k for k, _, _ in runs] == [1] * 8 + [2] * 8 + [3] * 8
+    for k in (1, 2, 3):
+        assert Counter((fw, s) for r, fw, s in runs if r == k) == Counter((fw, s) for fw in "abcd" for s in (0, 1))
+    orders = [[(fw, s) for r, fw, s in runs if r == k] for k in (1, 2, 3)]
+    assert len({tuple(o) for o in orders}) == 3  # the order is drawn anew each round
+    assert schedule(["a", "b", "c", "d"], [0, 1], 4, 7) == runs and schedule(["a", "b", "c", "d"], [0, 1], 4, 8) != runs
+    assert schedule(["a"], [0], repeats=1, seed=0) == []
+
+
+def test_no_contender_is_always_last():
+    """Over many rounds each contender takes each position about equally often (drift hits all alike)."""
+    runs = schedule(["a", "b", "c"], [0], repeats=301, seed=0)
+    last = Counter(fw for i, (_, fw, _) in enumerate(runs) if i % 3 == 2)
+    assert all(80 <= n <= 120 for n in last.values()), last
+
+
+def run_stage(workdir: Path, repeats: int, out: str) -> subprocess.CompletedProcess:
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["repeats"] = repeats
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    return subprocess.run([sys.executable, "-m", "stages.repeat", "data.npz", "data.json", out], cwd=workdir,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("repeat")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (256, 32, 32, 3), dtype=np.uint8)
+    y = (np.arange(256) % 10).astype(np.uint8)
+    np.savez(d / "data.npz", x_train=x, y_train=y, x_test=x[:64], y_test=y[:64], class_names=np.array(list("abcdefghij")))
+    (d / "data.json").write_text(json.dumps({"source": "synthetic", "md5": "0" * 32, "sha256": "0" * 64, "synthetic": True}))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"].update(source="synthetic", md5=None)
+    params["frameworks"] = ["keras3_torch", "keras3_jax"]
+    params["train"].update(epochs=2, batch_size=64)
+    (d / "params.yaml").write_text(yaml.safe_dump(params))
+    return d
+
+
+def test_one_repeat_writes_only_the_order(workdir):
+    done = run_stage(workdir, 1, "one")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (workdir / "one").iterdir()) == ["order.json"]
+    assert json.loads((workdir / "one/order.json").read_text()) == {"repeats": 1, "runs": []}
+
+
+@pytest.mark.slow
+def test_two_repeats_rerun_every_contender_in_a_fresh_process(workdir):
+    done = run_stage(workdir, 2, "two")
+    assert done.returncode == 0, done.stderr
+    out = workdir / "two"
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(["order.json"] + [f"{fw}-0-r1{ext}" for fw in ("keras3_torch", "keras3_jax")
+                                               for ext in (".json", ".env.json", ".csv")])
+    order = json.loads((out / "order.json").read_text())
+    assert [(r["round"], r["framework"]) for r in order["runs"]] == [(k, fw) for k, fw, _ in
+                                                                    schedule(["keras3_torch", "keras3_jax"], [0], 2, 0)]
+    for fw in ("keras3_torch", "keras3_jax"):
+        metrics = json.loads((out / f"{fw}-0-r1.json").read_text())
+        assert metrics["epochs"] == 2 and metrics["time"]["first_epoch_s"] > 0
+        assert len(pd.read_csv(out / f"{fw}-0-r1.csv")) == 2
+    assert not list(workdir.glob("*.keras")) and not (workdir / "-").exists()  # reruns keep no model
+
+
+def test_a_failing_run_leaves_nothing(workdir):
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["device"] = "gpu"  # no GPU here: the first rerun fails at its start
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    try:
+        done = run_stage(workdir, 2, "failed")
+    finally:
+        params["device"] = "auto"
+        (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    assert done.returncode == 1 and "nothing written" in done.stderr and "device: gpu" in done.stderr
+    assert not (workdir / "failed").exists() and not list(workdir.glob(".failed.*"))

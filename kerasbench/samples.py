@@ -72,7 +72,9 @@ def per_run(dotted: str, source: str = "train") -> Extract:
     """One value per run from its train (or, repeat 0 only, eval) metrics."""
     def extract(run: Run) -> list[float]:
         doc = run.train if source == "train" else run.eval
-        value = lookup(doc, dotted, f"{run.name} {source} metrics")
+        if doc is None:
+            return []
+        value = lookup(doc, dotted, run_paths(run.framework, run.seed, run.repeat)[source])
         return [] if value is None else [value]
     return extract
 
@@ -86,7 +88,7 @@ def epoch_seconds(run: Run) -> list[float]:
 
 
 def epoch_images_per_s(run: Run) -> list[float]:
-    images = lookup(run.train, "train_images", f"{run.name} train metrics")
+    images = lookup(run.train, "train_images", run_paths(run.framework, run.seed, run.repeat)["train"])
     if images is None:
         return []
     return (images / steady_epochs(run)["epoch_s"].astype(float)).tolist()
@@ -103,7 +105,8 @@ def per_pass(kind: str) -> Extract:
 
 def _fit_parts(run: Run) -> tuple[float, float] | None:
     """(steady pace fit time, one-off cost): epochs x this run's median steady epoch, and fit minus that."""
-    fit, epochs = lookup(run.train, "time.fit_s", run.name), lookup(run.train, "epochs", run.name)
+    where = run_paths(run.framework, run.seed, run.repeat)["train"]
+    fit, epochs = lookup(run.train, "time.fit_s", where), lookup(run.train, "epochs", where)
     steady = epoch_seconds(run)
     if fit is None or epochs is None:
         return None

@@ -94,7 +94,7 @@ def test_adding_a_per_run_figure_is_one_registry_line(tmp_path):
 
 def test_a_malformed_value_names_the_run_and_key(tmp_path):
     fx.write_run(tmp_path, "tf_keras", 0, train={"time.import_s": "slow"})
-    with pytest.raises(results.ResultsError, match=r"tf_keras-0 train metrics: 'time.import_s' must be a number"):
+    with pytest.raises(results.ResultsError, match=r"metrics/train/tf_keras-0.json: 'time.import_s' must be a number"):
         samples.load(results.Directory(tmp_path))
 
 

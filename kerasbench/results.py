@@ -87,15 +87,16 @@ def experiments(repo: Path) -> dict[str, list[str]]:
 def resolve(spec: str, repo: Path) -> Tree:
     """`workspace`, a git revision (commit, branch, tag, HEAD~1), or a DVC experiment name."""
     repo = Path(repo)
-    if spec == WORKSPACE:
-        return Directory(repo)
     top = git(repo, "rev-parse", "--show-toplevel", check=False)
+    if spec == WORKSPACE:
+        return Directory(Path(top.stdout.strip()) if top.returncode == 0 else repo)
     if top.returncode != 0:
         raise ResultsError(f"{repo} is not inside a git repository")
+    repo = Path(top.stdout.strip())   # git pathspecs are relative to the working directory: use the top
     found = git(repo, "rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}", check=False)
     if found.returncode == 0:
         sha = found.stdout.strip()
-        return Revision(repo, sha, spec if spec.startswith(sha[:7]) else f"{spec} ({sha[:7]})")
+        return Revision(repo, sha, sha[:7] if sha.startswith(spec.lower()) else f"{spec} ({sha[:7]})")
     shas = sorted(set(experiments(repo).get(spec, [])))
     if len(shas) > 1:
         raise ResultsError(f"'{spec}' names {len(shas)} DVC experiments ({', '.join(s[:7] for s in shas)}); "

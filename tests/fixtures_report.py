@@ -50,9 +50,9 @@ def _override(doc: dict, changes: dict | None) -> dict:
     return doc
 
 
-def epoch_times(index: int, seed: int, repeat: int, epochs: int, slow: float) -> list[float]:
+def epoch_times(index: int, seed: int, repeat: int, epochs: int, slow: float, noise: int = 0) -> list[float]:
     """First epoch, then steady epochs with a few per cent of seeded jitter around a known pace."""
-    rng = np.random.default_rng([index, seed, repeat])
+    rng = np.random.default_rng([index, seed, repeat, noise])
     steady = (9.0 + index + 0.5 * seed) * slow
     first = (20.0 + index + seed) * slow
     return [first] + list(steady * np.exp(rng.normal(0.0, 0.03, epochs - 1)))
@@ -123,9 +123,9 @@ def predictions(index: int, seed: int, per_class: int = 20) -> pd.DataFrame:
     return pd.DataFrame({"actual": np.array(CLASSES)[actual], "predicted": np.array(CLASSES)[predicted]})
 
 
-def inference_passes(index: int, seed: int, passes: int, slow: float) -> pd.DataFrame:
+def inference_passes(index: int, seed: int, passes: int, slow: float, noise: int = 0) -> pd.DataFrame:
     """`passes` timed passes of each kind; the forward pass on device data is faster than predict()."""
-    rng = np.random.default_rng([index, seed, 7])
+    rng = np.random.default_rng([index, seed, 7, noise])
     rows = []
     for kind, rate in (("predict", 30000.0 + 1000 * index + 100 * seed), ("forward", 60000.0 + 2000 * index)):
         for i in range(passes):
@@ -161,14 +161,14 @@ def history(index: int, seed: int, times: list[float]) -> pd.DataFrame:
 
 def write_run(root: Path, framework: str, seed: int, *, index: int | None = None, synthetic: bool = True,
               gpu: bool = False, epochs: int = 3, repeats: int = 1, passes: int = 5, slow: float = 1.0,
-              deterministic: bool = False, train: dict | None = None, env: dict | None = None,
+              deterministic: bool = False, noise: int = 0, train: dict | None = None, env: dict | None = None,
               eval: dict | None = None) -> None:
-    """Every result file of one contender x seed under root/metrics and root/plots."""
+    """Every result file of one contender x seed under root/metrics and root/plots; `noise` draws other jitter."""
     index = list(BACKEND).index(framework) if index is None else index
     name = f"{framework}-{seed}"
     files: dict[Path, str] = {}
     for k in range(repeats):
-        times = epoch_times(index, seed, k, epochs, slow)
+        times = epoch_times(index, seed, k, epochs, slow, noise)
         t = train_metrics(index, seed, times, synthetic=synthetic, gpu=gpu, deterministic=deterministic)
         _override(t, train)
         hist = history(index, seed, times).to_csv(index=False)
@@ -182,7 +182,7 @@ def write_run(root: Path, framework: str, seed: int, *, index: int | None = None
                                   jit_effective=bool(t["jit_compile"]), deterministic=deterministic), env)
         files[root / "metrics" / "train" / f"{name}.env.json"] = json.dumps(e, indent=2)
     confusion = predictions(index, seed)
-    passes_frame = inference_passes(index, seed, passes, slow)
+    passes_frame = inference_passes(index, seed, passes, slow, noise)
     ev = _override(eval_metrics(index, synthetic=synthetic, confusion=confusion, passes=passes_frame), eval)
     p, r, f, support = precision_recall_fscore_support(confusion["actual"], confusion["predicted"],
                                                        labels=CLASSES, zero_division=0)

@@ -19,6 +19,7 @@ from pathlib import Path
 from kerasbench import files
 from kerasbench.params import Params, load_or_exit
 from kerasbench.report import environment, figures, load, markdown, numbers
+from kerasbench.report.load import ReportError, result_paths  # noqa: F401  (for callers such as a fan-out collect)
 from kerasbench.results import Directory, ResultsError
 
 

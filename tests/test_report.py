@@ -259,6 +259,14 @@ def test_malformed_metric_names_file_and_key(tmp_path, monkeypatch):
         report.main(["reports", "metrics/summary.json"])
 
 
+def test_result_paths_are_every_file_the_report_reads(tmp_path, monkeypatch):
+    fx.write_run(tmp_path, "keras3_jax", 1, repeats=2)
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    assert set(report.result_paths("keras3_jax", 1, repeats=2)) == written
+    fx.write_params(tmp_path, ["keras3_jax"], [1], repeats=2)
+    run_report(tmp_path, monkeypatch)
+
+
 def test_cli_reports_missing_results_in_one_line(tmp_path):
     fx.write_params(tmp_path, ["tf_keras"], [0])
     result = subprocess.run([sys.executable, "-m", "stages.report", "reports", "metrics/summary.json"],

@@ -69,6 +69,12 @@ def report_paths(framework: str, seed: int) -> dict[str, str]:
             "confusion": f"plots/confusion/{name}.csv", "per_class": f"plots/per_class/{name}.csv"}
 
 
+def result_paths(framework: str, seed: int, repeats: int = 1) -> list[str]:
+    """Every file the report reads for one contender x seed (e.g. to copy a run's results elsewhere)."""
+    return ([path for k in range(repeats) for path in samples.run_paths(framework, seed, k).values()]
+            + list(report_paths(framework, seed).values()))
+
+
 def repeats_of(p: Params, tree: Tree) -> int:
     declared = getattr(p, "repeats", None)
     if declared is not None:

@@ -83,7 +83,8 @@ def train_metrics(index: int, seed: int, times: list[float], *, synthetic: bool,
     }
 
 
-def environment(framework: str, seed: int, *, synthetic: bool, gpu: bool, jit_effective: bool, deterministic: bool) -> dict:
+def environment(framework: str, seed: int, *, synthetic: bool, gpu: bool, jit_effective: bool,
+                deterministic: bool) -> dict:
     backend = BACKEND[framework]
     module, version = MODULE.get(framework, ("keras", "3.15.1"))
     tf = backend == "tensorflow"

@@ -20,7 +20,7 @@ JIT_MEANING = (
 
 
 def device_label(env: dict) -> str:
-    """'cpu (Intel Xeon ...)' or 'gpu (NVIDIA H100 ...)'; older files without device_name fall back to their GPU list."""
+    """'cpu (Intel Xeon ...)' or 'gpu (NVIDIA H100 ...)'; files without device_name fall back to the GPU list."""
     device = env.get("device") or DASH
     name = env.get("device_name")
     if not name:
@@ -148,7 +148,8 @@ def machine_rows(first: dict[str, Run]) -> dict[str, dict[str, str]]:
     return {
         "platform": each(lambda e: text(e, "platform")),
         "CPU": each(lambda e: text(e, "cpu.model")),
-        "cores (logical / physical)": each(lambda e: f"{text(e, 'cpu.logical_cores')} / {text(e, 'cpu.physical_cores')}"),
+        "cores (logical / physical)": each(lambda e: f"{text(e, 'cpu.logical_cores')} / "
+                                                     f"{text(e, 'cpu.physical_cores')}"),
         "memory (GiB)": each(lambda e: text(e, "memory_total_gib")),
         "GPUs": each(gpus),
         "python": each(lambda e: text(e, "python")),

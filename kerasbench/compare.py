@@ -20,25 +20,17 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from kerasbench import samples, stats
-from kerasbench.results import ResultsError, Tree, read_json, read_params
+from kerasbench.results import ResultsError, Tree, get, read_json, read_params
 
 CHANGED = (stats.WORSE, stats.BETTER, stats.FAILING, stats.INCOMPARABLE)
-
-
-def _get(doc: dict, dotted: str):
-    for part in dotted.split("."):
-        if not isinstance(doc, dict) or part not in doc:
-            return None
-        doc = doc[part]
-    return doc
 
 
 def fingerprint(env: dict) -> dict[str, str]:
     """What must match for two results to be compared: machine, lock and settings that change speed."""
     gpus = "; ".join(f"{g.get('name')} (driver {g.get('driver')})" for g in env.get("gpus") or []) or "none"
-    values = {"CPU model": _get(env, "cpu.model"), "device": env.get("device"), "GPU model and driver": gpus,
+    values = {"CPU model": get(env, "cpu.model"), "device": env.get("device"), "GPU model and driver": gpus,
               "lock file SHA-256": env.get("lock_sha256"), "deterministic": env.get("deterministic"),
-              "jit_compile (effective)": _get(env, "jit_compile.effective")}
+              "jit_compile (effective)": get(env, "jit_compile.effective")}
     return {key: "unknown" if value is None else str(value) for key, value in values.items()}
 
 

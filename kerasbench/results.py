@@ -106,6 +106,16 @@ def resolve(spec: str, repo: Path) -> Tree:
     raise ResultsError(f"'{spec}' is neither a git revision, a DVC experiment (refs/exps) nor 'workspace'")
 
 
+def get(doc: dict, dotted: str, default=None):
+    """A value by dotted key ("cpu.model"), or `default` when any part is absent."""
+    value = doc
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return default
+        value = value[part]
+    return value
+
+
 def read_json(tree: Tree, path: str) -> dict | None:
     text = tree.read_text(path)
     if text is None:

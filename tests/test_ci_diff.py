@@ -5,7 +5,6 @@ model is trained); its params have the keys the script's small configuration ove
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess

@@ -6,7 +6,8 @@ becomes 'mixed: a / b'.
 """
 from __future__ import annotations
 
-from kerasbench.report.load import Run, get, synthetic_flags
+from kerasbench.report.load import Run, synthetic_flags
+from kerasbench.results import get
 
 DASH = "—"
 

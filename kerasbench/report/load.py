@@ -19,7 +19,7 @@ import pandas as pd
 
 from kerasbench import samples
 from kerasbench.params import Params
-from kerasbench.results import ResultsError, Tree, read_csv, read_json
+from kerasbench.results import ResultsError, Tree, get, read_csv, read_json
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "epoch_s")
 CONFUSION_COLUMNS = ("actual", "predicted")
@@ -109,16 +109,6 @@ def load(p: Params, tree: Tree) -> Results:
                             read_csv(tree, paths["confusion"], CONFUSION_COLUMNS),
                             read_csv(tree, paths["per_class"], PER_CLASS_COLUMNS)))
     return Results(runs, timed, samples.table(timed), repeats)
-
-
-def get(doc: dict, dotted: str, default=None):
-    """A value by dotted key, or `default` when any part is absent."""
-    value = doc
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return default
-        value = value[part]
-    return value
 
 
 def scores(runs: list[Run]) -> pd.DataFrame:

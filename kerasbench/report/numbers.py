@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from kerasbench import stats
-from kerasbench.report.load import SCORES, Results, synthetic_flags
+from kerasbench.report.load import Results, synthetic_flags
 from kerasbench.samples import FIGURES
 
 # Figures in metrics/summary.json (numbers only, for `dvc metrics diff` and `dvc exp show`).
@@ -85,6 +85,3 @@ def summary_json(results: Results, timing: Table, quality: Table) -> dict:
         out[fw] = entry
     return out
 
-
-def score_columns() -> list[str]:
-    return list(SCORES)

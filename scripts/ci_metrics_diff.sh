@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Markdown comparing a base revision with this change: `dvc metrics diff` and `dvc params diff`,
-# ready to post as a pull-request comment. Any CI can call it; .github/workflows/metrics-diff.yml does.
+# Markdown comparing a base revision with this change: `python -m scripts.compare` (medians with 99%
+# intervals, significance, asv marks), `dvc metrics diff` and `dvc params diff`, ready to post as a
+# pull-request comment. Any CI can call it; .github/workflows/metrics-diff.yml does.
 #
-#   scripts/ci_metrics_diff.sh [--no-run] [--head REV] [-S key=value]... BASE OUT.md
+#   scripts/ci_metrics_diff.sh [--no-run] [--head REV] [--fail-on-regression] [-S key=value]... BASE OUT.md
 #
 # Default: run and compare. BASE and HEAD (or --head REV) are each checked out into a temporary git
 # worktree and the pipeline runs there as a DVC experiment with the same small configuration,
 #   dvc exp run -S data.source=synthetic -S data.synthetic.train=1000 ... (see SMALL below; -S adds/overrides),
 # so both sides are measured on the same machine with the same settings; then
+#   python -m scripts.compare --force <base experiment> <head experiment>
 #   dvc metrics diff --md --all <base experiment> <head experiment>
+# (--force: both sides ran here, so a fingerprint that differs, e.g. the lock file, is the change itself).
+# An override whose key a side's params.yaml does not have (e.g. `repeats` before it existed) is left
+# out for that side, and the Markdown says so.
 # Measuring BASE again (rather than diffing the metrics committed at BASE) is what makes the numbers
 # comparable: committed results may come from another machine, the full data set or a GPU.
 # The report also lists what the change commits: params (`dvc params diff BASE HEAD`, the committed
@@ -17,16 +22,24 @@
 #
 # --no-run: run nothing; compare the metrics and params committed at BASE with the workspace
 # (or with --head REV). Quick, and right when the workspace holds results produced on purpose.
+# Here compare checks the machine fingerprints: results from another machine are marked `x`.
+#
+# --fail-on-regression: exit 1 when compare finds a figure significantly worse by more than its
+# factor (or newly failing), after writing the Markdown. The workflow sets it from the repository
+# variable KERASBENCH_FAIL_ON_REGRESSION.
 #
 # Run it with the project's environment active: the stages' `python` and `dvc` must be on PATH
 # (a .venv/ in the repository is linked into the worktrees as well).
 # The caller's workspace is never modified. Experiments and worktrees are removed on exit.
-# Environment: DVC (the dvc command; default `dvc` on PATH). Exit status: 0 done, 1 the head
-# revision's pipeline failed (the Markdown says why), 2 bad usage or revision.
+# Environment: DVC (the dvc command; default `dvc` on PATH), PYTHON (default `python`). Exit status:
+# 0 done, 1 the head revision's pipeline failed (the Markdown says why) or, with --fail-on-regression,
+# a regression, 2 bad usage or revision.
 set -euo pipefail
 
+# Four epochs x three training processes give 9 steady epochs per contender and side, and 8
+# inference passes: enough samples for compare's test to reach p < 0.002 (7 + 6 at least).
 SMALL=(data.source=synthetic data.synthetic.train=1000 data.synthetic.test=200
-       data.limit_train=null data.limit_test=null 'seeds=[0]' train.epochs=2 evaluate.repeats=2)
+       data.limit_train=null data.limit_test=null 'seeds=[0]' repeats=3 train.epochs=4 evaluate.repeats=8)
 SUMMARY=metrics/summary.json     # the headline table, when the pipeline writes it
 MARKER='<!-- kerasbench-metrics-diff -->'
 
@@ -34,10 +47,11 @@ usage() { sed -n '5p' "$0" | sed 's/^# *//' >&2; exit 2; }
 die() { echo "ci_metrics_diff: error: $*" >&2; exit 2; }
 log() { echo "ci_metrics_diff: $*" >&2; }
 
-run=1 head_rev="" sets=() args=()
+run=1 head_rev="" sets=() args=() fail_on_regression=0
 while (($#)); do
   case $1 in
     --no-run) run=0; shift ;;
+    --fail-on-regression) fail_on_regression=1; shift ;;
     --head) head_rev=${2:?--head needs a revision}; shift 2 ;;
     -S|--set-param) sets+=("${2:?-S needs key=value}"); shift 2 ;;
     -h|--help) usage ;;
@@ -50,6 +64,8 @@ base=${args[0]}
 out=$(realpath -m "${args[1]}")
 
 DVC=${DVC:-dvc}
+PYTHON=${PYTHON:-python}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)   # the checkout this script (and scripts/compare.py) is in
 command -v "$DVC" >/dev/null || die "dvc not found: install it or set DVC=/path/to/dvc"
 [[ $DVC == */* ]] && DVC=$(realpath "$DVC")   # the worktrees run it from elsewhere
 export DVC_NO_ANALYTICS=1 TF_CPP_MIN_LOG_LEVEL=2
@@ -70,8 +86,19 @@ for kv in "${SMALL[@]}" "${sets[@]}"; do
   [[ -v value_of[$key] ]] || keys+=("$key")
   value_of[$key]=$kv
 done
-overrides=()
-for key in "${keys[@]}"; do overrides+=(-S "${value_of[$key]}"); done
+# known_keys PARAMS KEY...: the keys (dotted) that PARAMS has, one per line.
+known_keys() {
+  "$PYTHON" - "$@" <<'PY'
+import sys, yaml
+doc = yaml.safe_load(open(sys.argv[1])) or {}
+for key in sys.argv[2:]:
+    node = doc
+    for part in key.split("."):
+        node = node.get(part, KeyError) if isinstance(node, dict) else KeyError
+    if node is not KeyError:
+        print(key)
+PY
+}
 
 # Markdown helpers: a dvc table, or a sentence when it has no rows.
 rows() { local n; n=$(grep -c '^|' <<<"$1" || true); echo $((n > 2 ? n - 2 : 0)); }
@@ -97,12 +124,18 @@ if ! git config user.email >/dev/null; then
 fi
 
 # run_side NAME SHA: the pipeline at SHA in a worktree, as experiment NAME. 0 ran, 1 failed, 3 no pipeline.
+# Overrides whose key SHA's params.yaml lacks are left out and listed in skipped[NAME].
+declare -A skipped=()
 run_side() {
-  local name=$1 sha=$2 dir=$tmp/$1 start=$SECONDS
+  local name=$1 sha=$2 dir=$tmp/$1 start=$SECONDS key overrides=() known
   git worktree add --quiet --detach "$dir" "$sha"
   worktrees+=("$dir")
   [[ -d .venv && ! -e $dir/.venv ]] && ln -s "$PWD/.venv" "$dir/.venv"   # for stage commands that name .venv/
   [[ -f $dir/dvc.yaml ]] || { log "$name ($sha): no dvc.yaml, nothing to run"; return 3; }
+  known=$(known_keys "$dir/params.yaml" "${keys[@]}") || die "cannot read $sha:params.yaml"
+  for key in "${keys[@]}"; do
+    if grep -qxF "$key" <<<"$known"; then overrides+=(-S "${value_of[$key]}"); else skipped[$name]+=" $key"; fi
+  done
   if git for-each-ref --format='%(refname)' refs/exps | grep -q "/$name\$"; then
     "$DVC" exp remove "$name" >/dev/null   # a leftover of an interrupted run
   fi
@@ -114,6 +147,21 @@ run_side() {
     log "$name: FAILED after $((SECONDS - start)) s; last lines:"
     tail -n 20 "$tmp/$name.log" >&2
     return 1
+  fi
+}
+
+# compare_section BASE HEAD [--force]: compare's table, or its one-line error; sets regression=1 on exit 1.
+regression=0
+compare_section() {
+  local out code=0
+  out=$(PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m scripts.compare "$@" --repo "$PWD" 2>&1) || code=$?
+  md+=("### Speed and memory: \`python -m scripts.compare $*\`" ""
+       "Medians ± half their 99% confidence interval, head/base ratio and asv's marks; details below the table." "")
+  if ((code == 0)) || { ((code == 1)) && grep -q '^\*\*[0-9]* regression(s)\*\*' <<<"$out"; }; then
+    md+=("$out" "")
+    ((code == 0)) || regression=1
+  else   # bad input (2) or a crash: its last line says why
+    md+=("compare could not run: \`$(tail -n 1 <<<"$out")\`" "")
   fi
 }
 
@@ -134,7 +182,12 @@ if ((run)); then
   md+=("## Metrics: \`$base\` vs this change" ""
        "Base \`$base\` (${base_sha:0:7}) and head (${head_sha:0:7}) were both run here with the same small configuration:"
        "\`dvc exp run $set_text\` on $(nproc 2>/dev/null || echo '?') CPU core(s), $(uname -sm)."
-       "Timing and memory on shared CI machines move by 20–30% between runs, and accuracy on synthetic images says nothing about CIFAR-10: read this table for large changes and for metrics that appear or disappear." "")
+       "Timing and memory on shared CI machines move by 20–30% between runs, and accuracy on synthetic images says nothing about CIFAR-10: the compare table below says which speed and memory changes are larger than that noise." "")
+  for name in "$base_exp" "$head_exp"; do
+    if [[ -n ${skipped[$name]:-} ]]; then
+      md+=("> \`$name\` ran without the override(s) of${skipped[$name]}: its params.yaml has no such key." "")
+    fi
+  done
   if ((head_status == 1)); then
     md+=("**The pipeline failed at the head revision**, so there is nothing to compare." "" "$(tail_block "dvc exp run log (head, last lines)" "$tmp/$head_exp.log")")
     status=1
@@ -149,6 +202,7 @@ if ((run)); then
       old=$base_sha
       md+=("> **The pipeline failed at the base revision** with this configuration; the head is compared with the metrics *committed* at base instead, which may come from another configuration." "" "$(tail_block "dvc exp run log (base, last lines)" "$tmp/$base_exp.log")" "")
     fi
+    if [[ $old == "$base_exp" ]]; then compare_section "$old" "$head_exp" --force; else compare_section "$old" "$head_exp"; fi
     if [[ -f $tmp/$head_exp/$SUMMARY ]]; then
       headline=$("$DVC" metrics diff --md --all "$old" "$head_exp" --targets "$SUMMARY")
       md+=("### Headline: \`$SUMMARY\` (medians over seeds)" "" "$(table_or "$headline" "No summary metrics.")" "")
@@ -174,6 +228,7 @@ else
   fi
   md+=("## Metrics: \`$base\` vs $head_name" ""
        "No pipeline was run: these are the metrics committed at \`$base\` (${base_sha:0:7}) against those in $head_name." "")
+  compare_section "$base" "${head_rev:-workspace}"
   if ((summary_exists)); then
     headline=$("$DVC" metrics diff --md --all "$base" "${head_args[@]}" --targets "$SUMMARY")
     md+=("### Headline: \`$SUMMARY\`" "" "$(table_or "$headline" "No summary metrics.")" "")
@@ -188,4 +243,8 @@ mkdir -p "$(dirname "$out")"
 printf '%s\n' "${md[@]}" >"$out.tmp.$$"
 mv "$out.tmp.$$" "$out"
 log "wrote $out"
+if ((status == 0 && regression && fail_on_regression)); then
+  log "compare found a regression (--fail-on-regression)"
+  status=1
+fi
 exit "$status"

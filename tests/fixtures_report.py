@@ -1,8 +1,10 @@
-"""Fake but realistic results in the contract's formats, for the report tests.
+"""Fake but realistic results in the contract's formats, for the report, samples and compare tests.
 
-`write_run` writes the six files of one contender x seed (train metrics, environment,
-eval metrics, history, confusion, per-class) with plausible numbers; `train=` and
-`eval=` override single values by dotted key so a test can pin the numbers it checks.
+`write_run` writes the files of one contender x seed: train metrics, environment, eval metrics and
+eval environment, history, inference passes, confusion and per-class, plus `repeats - 1` reruns
+under metrics/repeats/. `train=`, `env=` and `eval=` override single values by dotted key, so a test
+can pin the numbers it checks; `slow` multiplies every time (and divides every throughput), so a
+test can make one contender or one commit slower by a known factor.
 """
 from __future__ import annotations
 
@@ -15,13 +17,22 @@ import pandas as pd
 import yaml
 from sklearn.metrics import precision_recall_fscore_support
 
+from kerasbench.params import Params
+
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 BACKEND = {"tf_keras": "tensorflow", "keras_core": "tensorflow", "keras3_tensorflow": "tensorflow",
            "keras3_jax": "jax", "keras3_torch": "torch"}
 MODULE = {"tf_keras": ("tf_keras", "2.21.0"), "keras_core": ("keras_core", "0.1.7")}
+PEAK_SOURCE = {"tensorflow": "tensorflow_allocator_peak", "jax": "jax_peak_bytes_in_use",
+               "torch": "torch_max_memory_allocated"}
 SHA256 = "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"
 MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
+LOCK_SHA256 = "0f3c1b6e2a9d4c8b7e6f5a4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b"
+CPU = "Intel(R) Xeon(R) CPU @ 2.20GHz"
+GPU = "NVIDIA H100 80GB HBM3"
+TRAIN_IMAGES = 50000
+TEST_IMAGES = 10000
 
 
 def _set(doc: dict, dotted: str, value) -> None:
@@ -33,19 +44,35 @@ def _set(doc: dict, dotted: str, value) -> None:
     doc[last] = value
 
 
-def train_metrics(index: int, seed: int, *, synthetic: bool, gpu: bool, epochs: int) -> dict:
-    steady = 9.0 + index + 0.5 * seed
-    first = 20.0 + index + seed
+def _override(doc: dict, changes: dict | None) -> dict:
+    for key, value in (changes or {}).items():
+        _set(doc, key, value)
+    return doc
+
+
+def epoch_times(index: int, seed: int, repeat: int, epochs: int, slow: float, noise: int = 0) -> list[float]:
+    """First epoch, then steady epochs with a few per cent of seeded jitter around a known pace."""
+    rng = np.random.default_rng([index, seed, repeat, noise])
+    steady = (9.0 + index + 0.5 * seed) * slow
+    first = (20.0 + index + seed) * slow
+    return [first] + list(steady * np.exp(rng.normal(0.0, 0.03, epochs - 1)))
+
+
+def train_metrics(index: int, seed: int, times: list[float], *, synthetic: bool, gpu: bool,
+                  deterministic: bool) -> dict:
+    epochs = len(times)
+    steady = times[1:]
+    med = float(np.median(steady)) if steady else None
     return {
-        "synthetic": int(synthetic), "epochs": epochs, "batch_size": 32, "train_images": 50000,
-        "jit_compile": int(index == 1), "gpu": int(gpu),
-        "time": {"import_s": 4.2 + index, "build_s": 0.3, "first_epoch_s": first,
-                 "steady_epoch_s": steady if epochs > 1 else None,
-                 "steady_epoch_min_s": steady - 0.2 if epochs > 1 else None,
-                 "steady_epoch_max_s": steady + 0.3 if epochs > 1 else None,
-                 "fit_s": first + steady * (epochs - 1)},
-        "throughput": {"steady_images_per_s": 50000 / steady if epochs > 1 else None,
-                       "first_epoch_images_per_s": 50000 / first},
+        "synthetic": int(synthetic), "epochs": epochs, "batch_size": 32, "train_images": TRAIN_IMAGES,
+        "jit_compile": int(index == 1), "gpu": int(gpu), "deterministic": int(deterministic),
+        "time": {"import_s": 4.2 + index, "build_s": 0.3, "first_epoch_s": times[0],
+                 "steady_epoch_s": med,
+                 "steady_epoch_min_s": min(steady) if steady else None,
+                 "steady_epoch_max_s": max(steady) if steady else None,
+                 "fit_s": float(sum(times))},
+        "throughput": {"steady_images_per_s": TRAIN_IMAGES / med if med else None,
+                       "first_epoch_images_per_s": TRAIN_IMAGES / times[0]},
         "memory": {"rss_after_import_mib": 500.0 + 40 * index, "rss_after_build_mib": 1100.0 + 40 * index,
                    "rss_peak_fit_mib": 2100.0 + 100 * index + 10 * seed,
                    "rss_peak_os_mib": 2200.0 + 100 * index + 10 * seed,
@@ -56,23 +83,36 @@ def train_metrics(index: int, seed: int, *, synthetic: bool, gpu: bool, epochs: 
     }
 
 
-def env(framework: str, seed: int, *, synthetic: bool, gpu: bool, jit_effective: bool) -> dict:
+def environment(framework: str, seed: int, *, synthetic: bool, gpu: bool, jit_effective: bool,
+                deterministic: bool) -> dict:
     backend = BACKEND[framework]
     module, version = MODULE.get(framework, ("keras", "3.15.1"))
+    tf = backend == "tensorflow"
     return {
         "framework": framework, "seed": seed, "backend": backend, "keras_module": module, "keras_version": version,
         "backend_version": {"tensorflow": "2.21.0", "jax": "0.10.2", "torch": "2.13.0"}[backend],
         "python": "3.11.7", "packages": {"tensorflow": "2.21.0", "keras": "3.15.1", "numpy": "2.3.1", "torch": None},
         "platform": "Linux-6.8.0-x86_64-with-glibc2.39",
-        "cpu": {"model": "Intel(R) Xeon(R) CPU @ 2.20GHz", "logical_cores": 2, "physical_cores": 1},
+        "cpu": {"model": CPU, "logical_cores": 2, "physical_cores": 1},
         "memory_total_gib": 7.8,
-        "gpus": [{"name": "NVIDIA H100 80GB HBM3", "driver": "550.54", "cuda": "12.4",
-                  "memory_total_mib": 81559}] if gpu else [],
-        "device": "gpu" if gpu else "cpu", "jit_compile": {"param": "default", "effective": jit_effective},
+        "gpus": [{"name": GPU, "driver": "550.54", "cuda": "12.4", "memory_total_mib": 81559}] if gpu else [],
+        "device": "gpu" if gpu else "cpu", "device_name": GPU if gpu else CPU,
+        "deterministic": deterministic,
+        "jit_compile": {"param": "default", "effective": jit_effective,
+                        "meaning": "XLA" if tf and jit_effective else "jax.jit" if backend == "jax" else "none"},
+        "threads": {"tf_intra_op": 2 if tf else None, "tf_inter_op": 2 if tf else None,
+                    "torch": 2 if backend == "torch" else None, "OMP_NUM_THREADS": None, "MKL_NUM_THREADS": None},
+        "gpu_peak_source": PEAK_SOURCE[backend] if gpu else None,
+        "lock_sha256": LOCK_SHA256,
         "data": {"source": "synthetic" if synthetic else "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
                  "md5": MD5, "sha256": SHA256, "synthetic": synthetic},
         "git_commit": "d749aaa0123456789abcdef0123456789abcdef0", "timestamp": f"2026-01-0{seed + 1}T12:00:00+00:00",
     }
+
+
+def eval_env(*, gpu: bool) -> dict:
+    return {"device": "gpu" if gpu else "cpu", "device_name": GPU if gpu else CPU,
+            "visible_gpus": [GPU] if gpu else []}
 
 
 def predictions(index: int, seed: int, per_class: int = 20) -> pd.DataFrame:
@@ -84,7 +124,19 @@ def predictions(index: int, seed: int, per_class: int = 20) -> pd.DataFrame:
     return pd.DataFrame({"actual": np.array(CLASSES)[actual], "predicted": np.array(CLASSES)[predicted]})
 
 
-def eval_metrics(index: int, seed: int, *, synthetic: bool, confusion: pd.DataFrame) -> dict:
+def inference_passes(index: int, seed: int, passes: int, slow: float, noise: int = 0) -> pd.DataFrame:
+    """`passes` timed passes of each kind; the forward pass on device data is faster than predict()."""
+    rng = np.random.default_rng([index, seed, 7, noise])
+    rows = []
+    for kind, rate in (("predict", 30000.0 + 1000 * index + 100 * seed), ("forward", 60000.0 + 2000 * index)):
+        for i in range(passes):
+            images_per_s = rate / slow * float(np.exp(rng.normal(0.0, 0.02)))
+            rows.append({"pass": i + 1, "kind": kind, "seconds": TEST_IMAGES / images_per_s,
+                         "images_per_s": images_per_s})
+    return pd.DataFrame(rows)
+
+
+def eval_metrics(index: int, *, synthetic: bool, confusion: pd.DataFrame, passes: pd.DataFrame) -> dict:
     p, r, f, _ = precision_recall_fscore_support(confusion["actual"], confusion["predicted"],
                                                  average="weighted", zero_division=0)
     pm, rm, fm, _ = precision_recall_fscore_support(confusion["actual"], confusion["predicted"],
@@ -93,56 +145,77 @@ def eval_metrics(index: int, seed: int, *, synthetic: bool, confusion: pd.DataFr
     test = {"accuracy": test_acc, "precision_weighted": p, "recall_weighted": r, "f1_weighted": f,
             "precision_macro": pm, "recall_macro": rm, "f1_macro": fm}
     train = {k: min(1.0, v + 0.15) for k, v in test.items()}
-    images_per_s = 30000.0 + 1000 * index + 100 * seed
+    rate = passes.groupby("kind")["images_per_s"].median()
     return {"synthetic": int(synthetic), "train": train, "test": test,
-            "inference": {"predict_images_per_s": images_per_s, "predict_images_per_s_min": images_per_s - 500,
-                          "predict_images_per_s_max": images_per_s + 400, "predict_pass_s": 10000 / images_per_s,
-                          "forward_images_per_s": 2 * images_per_s,
-                          "first_predict_s": 0.8 + 0.1 * index, "batch_size": 256, "repeats": 5}}
+            "inference": {"predict_images_per_s": float(rate["predict"]),
+                          "forward_images_per_s": float(rate["forward"]),
+                          "first_predict_s": 0.8 + 0.1 * index, "batch_size": 256,
+                          "repeats": int(passes["pass"].max())}}
 
 
-def history(index: int, seed: int, epochs: int, first: float, steady: float | None) -> pd.DataFrame:
-    e = np.arange(1, epochs + 1)
+def history(index: int, seed: int, times: list[float]) -> pd.DataFrame:
+    e = np.arange(1, len(times) + 1)
     return pd.DataFrame({"epoch": e, "loss": 2.1 / (1 + 0.25 * e) + 0.02 * index + 0.01 * seed,
                          "accuracy": 0.25 + 0.4 * (1 - np.exp(-0.3 * e)) - 0.01 * index,
-                         "epoch_s": [first] + [steady] * (epochs - 1)})
+                         "epoch_s": times})
 
 
 def write_run(root: Path, framework: str, seed: int, *, index: int | None = None, synthetic: bool = True,
-              gpu: bool = False, epochs: int = 3, train: dict | None = None, eval: dict | None = None) -> None:
-    """The six result files of one contender x seed under root/metrics and root/plots."""
+              gpu: bool = False, epochs: int = 3, repeats: int = 1, passes: int = 5, slow: float = 1.0,
+              deterministic: bool = False, noise: int = 0, train: dict | None = None, env: dict | None = None,
+              eval: dict | None = None) -> None:
+    """Every result file of one contender x seed under root/metrics and root/plots; `noise` draws other jitter."""
     index = list(BACKEND).index(framework) if index is None else index
     name = f"{framework}-{seed}"
-    t = train_metrics(index, seed, synthetic=synthetic, gpu=gpu, epochs=epochs)
-    for key, value in (train or {}).items():
-        _set(t, key, value)
+    files: dict[Path, str] = {}
+    for k in range(repeats):
+        times = epoch_times(index, seed, k, epochs, slow, noise)
+        t = train_metrics(index, seed, times, synthetic=synthetic, gpu=gpu, deterministic=deterministic)
+        _override(t, train)
+        hist = history(index, seed, times).to_csv(index=False)
+        if k:
+            files[root / "metrics" / "repeats" / f"{name}-r{k}.json"] = json.dumps(t, indent=2)
+            files[root / "metrics" / "repeats" / f"{name}-r{k}.csv"] = hist
+            continue
+        files[root / "metrics" / "train" / f"{name}.json"] = json.dumps(t, indent=2)
+        files[root / "plots" / "history" / f"{name}.csv"] = hist
+        e = _override(environment(framework, seed, synthetic=synthetic, gpu=gpu,
+                                  jit_effective=bool(t["jit_compile"]), deterministic=deterministic), env)
+        files[root / "metrics" / "train" / f"{name}.env.json"] = json.dumps(e, indent=2)
     confusion = predictions(index, seed)
-    ev = eval_metrics(index, seed, synthetic=synthetic, confusion=confusion)
-    for key, value in (eval or {}).items():
-        _set(ev, key, value)
+    passes_frame = inference_passes(index, seed, passes, slow, noise)
+    ev = _override(eval_metrics(index, synthetic=synthetic, confusion=confusion, passes=passes_frame), eval)
     p, r, f, support = precision_recall_fscore_support(confusion["actual"], confusion["predicted"],
                                                        labels=CLASSES, zero_division=0)
-    files = {
-        root / "metrics" / "train" / f"{name}.json": json.dumps(t, indent=2),
-        root / "metrics" / "train" / f"{name}.env.json": json.dumps(
-            env(framework, seed, synthetic=synthetic, gpu=gpu, jit_effective=bool(t["jit_compile"])), indent=2),
+    files.update({
         root / "metrics" / "eval" / f"{name}.json": json.dumps(ev, indent=2),
-        root / "plots" / "history" / f"{name}.csv":
-            history(index, seed, epochs, t["time"]["first_epoch_s"], t["time"]["steady_epoch_s"]).to_csv(index=False),
+        root / "metrics" / "eval" / f"{name}.env.json": json.dumps(eval_env(gpu=gpu), indent=2),
+        root / "plots" / "inference" / f"{name}.csv": passes_frame.to_csv(index=False),
         root / "plots" / "confusion" / f"{name}.csv": confusion.to_csv(index=False),
         root / "plots" / "per_class" / f"{name}.csv": pd.DataFrame(
             {"class": CLASSES, "precision": p, "recall": r, "f1": f, "support": support}).to_csv(index=False),
-    }
+    })
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
 
 
-def write_params(root: Path, frameworks: list[str], seeds: list[int], *, synthetic: bool = True) -> Path:
-    """The repository's params.yaml with the contenders and seeds of a test."""
+PARAMS_HAVE_REPEATS = "repeats" in Params.model_fields
+
+
+def write_params(root: Path, frameworks: list[str], seeds: list[int], *, synthetic: bool = True,
+                 repeats: int = 1, **train) -> Path:
+    """The repository's params.yaml with the contenders and seeds of a test (and train.* overrides).
+
+    `repeats` goes into the file only once kerasbench/params.py knows the key; before that the
+    report takes the reruns it finds under metrics/repeats/.
+    """
     params = copy.deepcopy(yaml.safe_load((REPO / "params.yaml").read_text()))
     params["frameworks"] = list(frameworks)
     params["seeds"] = list(seeds)
+    params["train"].update(train)
+    if PARAMS_HAVE_REPEATS:
+        params["repeats"] = repeats
     if synthetic:
         params["data"]["source"] = "synthetic"
     path = root / "params.yaml"

@@ -5,7 +5,6 @@ model is trained); its params have the keys the script's small configuration ove
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -22,15 +21,21 @@ SCRIPT = REPO / "scripts" / "ci_metrics_diff.sh"
 DVC = Path(sys.executable).parent / "dvc"
 
 WRITER = """\
-import json, os, sys, yaml
+import json, math, os, sys, yaml
 p = yaml.safe_load(open("params.yaml"))
 if p["factor"] < 0:
     sys.exit("factor must not be negative")
 scale = p["factor"] * p["train"]["epochs"]
 images = p["data"]["synthetic"]["train"] if p["data"]["source"] == "synthetic" else 50000
+epoch_s = [1.5 * p["factor"] * (1 + 0.01 * math.sin(i)) for i in range(10)]  # ten epochs: samples for compare
 os.makedirs("metrics/train", exist_ok=True)
+os.makedirs("plots/history", exist_ok=True)
 json.dump({"time": {"fit_s": 1.5 * scale}, "accuracy": 0.25 * p["factor"], "train_images": images},
           open("metrics/train/tf_keras-0.json", "w"))
+json.dump({"cpu": {"model": "test CPU"}, "device": "cpu", "gpus": [], "lock_sha256": "0" * 64,
+           "deterministic": False, "jit_compile": {"effective": False}}, open("metrics/train/tf_keras-0.env.json", "w"))
+with open("plots/history/tf_keras-0.csv", "w") as f:
+    f.write("epoch,epoch_s\\n" + "".join(f"{i + 1},{s}\\n" for i, s in enumerate(epoch_s)))
 json.dump({"tf_keras": {"fit_s": {"median": 1.5 * scale}}}, open("metrics/summary.json", "w"))
 """
 PARAMS = {
@@ -49,15 +54,18 @@ stages:
     params: [factor, data, seeds, train, evaluate]
     outs:
       - metrics/train/tf_keras-0.json: {{cache: false}}
+      - metrics/train/tf_keras-0.env.json: {{cache: false}}
+      - plots/history/tf_keras-0.csv: {{cache: false}}
       - metrics/summary.json: {{cache: false}}
 metrics:
-  - metrics/train
+  - metrics/train/tf_keras-0.json
   - metrics/summary.json
 """
 
 
 def env() -> dict:
-    return {**os.environ, "DVC": str(DVC), "DVC_NO_ANALYTICS": "1", "GIT_TERMINAL_PROMPT": "0"}
+    return {**os.environ, "DVC": str(DVC), "PYTHON": sys.executable, "DVC_NO_ANALYTICS": "1",
+            "GIT_TERMINAL_PROMPT": "0"}
 
 
 def sh(cwd: Path, *args: str) -> str:
@@ -120,6 +128,20 @@ def test_no_run_compares_committed_metrics_with_the_workspace(repo, tmp_path):
     assert params[0] == ["Path", "Param", repo["base"], "workspace"]
     assert params[2][1:] == ["factor", "1", "2"]
 
+    # compare: the committed samples, twice as slow at head: significant, beyond the factor
+    assert f"### Speed and memory: `python -m scripts.compare {repo['base']} workspace`" in md
+    steady = {r[2]: r for r in table_rows(md, "### Speed and memory")[2:]}["steady epoch (s)"]
+    assert steady[0] == "+" and steady[1] == "tf_keras" and steady[5] == "2.00"
+    assert "**2 regression(s)**: tf_keras steady epoch (+), tf_keras steady training (+)." in md
+
+
+def test_fail_on_regression_fails_after_writing_the_comment(repo, tmp_path):
+    out = tmp_path / "diff.md"
+    result = run_script(repo["root"], "--no-run", "--fail-on-regression", repo["base"], str(out))
+    assert result.returncode == 1 and "compare found a regression" in result.stderr
+    assert "regression(s)" in out.read_text()
+    assert run_script(repo["root"], "--no-run", "--fail-on-regression", repo["head"], str(out)).returncode == 0
+
 
 def test_run_measures_both_revisions_with_the_small_config(repo, tmp_path):
     out = tmp_path / "diff.md"
@@ -137,6 +159,12 @@ def test_run_measures_both_revisions_with_the_small_config(repo, tmp_path):
     every = {r[1]: r for r in table_rows(md, "All metrics")[2:]}
     assert every["train_images"][2:4] == ["1000", "1000"]          # the small synthetic data set
     assert every["accuracy"][2:4] == ["0.25", "0.5"]
+
+    # compare ran on both experiments (--force: same machine); the fake params have no `repeats` key
+    assert f"`python -m scripts.compare {base_exp} {head_exp} --force`" in md
+    steady = {r[2]: r for r in table_rows(md, "### Speed and memory")[2:]}["steady epoch (s)"]
+    assert steady[0] == "+" and steady[5] == "2.00"
+    assert f"`{base_exp}` ran without the override(s) of repeats" in md
 
     # params: what the change commits, not the CI overrides
     params = table_rows(md, "### Params changed")

@@ -11,11 +11,13 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
+from kerasbench.report import figures
 from stages import report
 from tests import fixtures_report as fx
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TWO = ["tf_keras", "keras3_jax"]
+PNGS = {"speed.png", "epoch_times.png", "memory.png", "training_curves.png", "confusion_matrices.png"}
 
 
 def run_report(tmp_path: Path, monkeypatch) -> tuple[str, dict]:
@@ -24,13 +26,21 @@ def run_report(tmp_path: Path, monkeypatch) -> tuple[str, dict]:
     return (tmp_path / "reports" / "report.md").read_text(), json.loads((tmp_path / "metrics" / "summary.json").read_text())
 
 
-def table_row(text: str, section: str, contender: str) -> list[str]:
-    """The cells of `contender`'s row in the first table after the heading `section`."""
-    body = text.split(f"## {section}", 1)[1]
-    for line in body.splitlines():
-        if line.startswith(f"| {contender} "):
-            return [c.strip() for c in line.strip("|").split("|")]
-    raise AssertionError(f"no row for {contender} under {section}")
+def section(text: str, heading: str) -> str:
+    """The text under the `##`/`###` heading that starts with `heading`, up to the next heading."""
+    body = re.split(rf"\n#{{2,3}} {re.escape(heading)}[^\n]*\n", text, maxsplit=1)[1]
+    return re.split(r"\n#{2,3} ", body, maxsplit=1)[0]
+
+
+def table_row(text: str, heading: str, contender: str) -> dict[str, str]:
+    """`contender`'s row in the first table under `heading`, by column header."""
+    lines = [line for line in section(text, heading).splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] == contender:
+            return dict(zip(header, cells))
+    raise AssertionError(f"no row for {contender} under {heading}")
 
 
 def numeric_leaves(doc) -> list:
@@ -71,42 +81,86 @@ def two_by_two(tmp_path):
 def test_two_contenders_two_seeds(two_by_two, monkeypatch):
     text, summary = run_report(two_by_two, monkeypatch)
 
-    assert "## Environment" in text and "Intel(R) Xeon(R) CPU @ 2.20GHz" in text
-    assert fx.SHA256 in text and "tensorflow 2.21.0" in text and "jax 0.10.2" in text
-    assert "SYNTHETIC DATA" in text
-    for section in ("Training time and memory", "Accuracy and F1", "Speed", "Memory", "Quality beyond the article"):
+    assert "## Environment" in text and fx.CPU in text
+    assert fx.SHA256 in text and fx.LOCK_SHA256 in text and "tensorflow 2.21.0" in text and "jax 0.10.2" in text
+    assert "SYNTHETIC DATA" in text and "Warning" not in text   # same device, determinism and jit everywhere
+    for heading in ("Training time and memory", "Accuracy and F1", "Speed", "Inference", "Memory",
+                    "Quality beyond the article"):
         for fw in TWO:
-            table_row(text, section, fw)
-        assert "How to read this" in text.split(f"## {section}", 1)[1].split("##", 1)[0]
+            table_row(text, heading, fw)
+        assert "How to read this" in section(text, heading)
 
-    # medians and min-max ranges of the pinned numbers
-    assert "105.0 (100.0–110.0)" in table_row(text, "Training time and memory", "tf_keras")
-    assert "215.0 (200.0–230.0)" in table_row(text, "Training time and memory", "keras3_jax")
-    assert "51.0 (50.0–52.0)" in table_row(text, "Accuracy and F1", "tf_keras")
-    assert "52.0 (49.0–55.0)" in table_row(text, "Accuracy and F1", "keras3_jax")
-    assert "3,050 (3,000–3,100)" in table_row(text, "Memory", "tf_keras")
-    # effective jit_compile beside the speed figures
-    assert table_row(text, "Speed", "tf_keras")[1] == "off (default)"
+    # speed and memory: median [interval] (n); two runs give min–max, marked † (below 99%)
+    article = table_row(text, "Training time and memory", "tf_keras")
+    assert article["training time, fit (s)"] == "105.0 [100.0–110.0]† (n=2)"
+    assert table_row(text, "Training time and memory", "keras3_jax")["training time, fit (s)"] == \
+        "215.0 [200.0–230.0]† (n=2)"
+    assert table_row(text, "Memory", "tf_keras")["process peak RSS (MiB)"] == "3,050 [3,000–3,100]† (n=2)"
+    # accuracy over seeds: median (min–max)
+    assert table_row(text, "Accuracy and F1", "tf_keras")["test accuracy (%)"] == "51.0 (50.0–52.0)"
+    assert table_row(text, "Accuracy and F1", "keras3_jax")["test accuracy (%)"] == "52.0 (49.0–55.0)"
+    # device and effective jit_compile beside every speed and memory figure
+    speed = table_row(text, "Speed", "tf_keras")
+    assert speed["device"] == f"cpu ({fx.CPU})" and speed["jit_compile (effective)"] == "off"
+    assert speed["steady epoch (s)"].endswith("(n=4)")   # 2 seeds x 2 steady epochs
+    assert table_row(text, "Memory", "keras3_jax")["device"] == f"cpu ({fx.CPU})"
+    inference = table_row(text, "Inference", "keras3_jax")
+    assert inference["device"] == f"cpu ({fx.CPU})" and inference["predict() throughput (images/s)"].endswith("(n=10)")
+    assert "forward pass on device (images/s)" in inference
+    assert "drops `jax.jit` entirely" in section(text, "Speed") and "`torch.compile`" in section(text, "Speed")
+    assert "GPU peak (MiB)" not in table_row(text, "Memory", "tf_keras") and "no GPU peak" in section(text, "Memory")
 
-    # differences larger than the spread: fit time and peak memory separate, test accuracy overlaps
-    diffs = text.split("## Which differences are larger than the spread", 1)[1]
-    assert re.search(r"\| training time, fit \(s\) +\| tf_keras < keras3_jax \(-51%\)", diffs)
-    assert re.search(r"\| process peak RSS \(MiB\) +\| keras3_jax < tf_keras \(-48%\)", diffs)
-    assert re.search(r"\| test accuracy \(%\) +\| none", diffs)
+    # environment: per contender the devices, deterministic and CPU threads
+    assert re.search(r"\| tf_keras +\| tf_keras 2\.21\.0 +\| tensorflow 2\.21\.0 +\| cpu \(Intel.*\| off +"
+                     r"\| tf_intra_op=2, tf_inter_op=2 +\| — +\|", section(text, "Environment"))
+    assert re.search(r"\| deterministic \(param\) +\|", section(text, "Settings"))
+
+    # the old "non-overlapping min–max" section is gone; two runs each cannot be significant
+    assert "Which differences are larger than the spread" not in text
+    pairs = section(text, "Which contender is faster")
+    assert re.search(r"\| steady training \(images/s\) +\| tf_keras vs keras3_jax +\| no significant difference "
+                     r"\(tf_keras 1\.\d\d× faster by the medians\) +\| too few samples \(n = 4, 4\)", pairs)
 
     links = check_images(text, two_by_two / "reports")
-    assert {"training_curves.png", "epoch_time.png", "memory.png", "confusion_matrices.png"} <= set(links)
+    assert PNGS <= set(links)
 
     assert set(summary) == set(TWO)
     assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numeric_leaves(summary))
-    assert summary["tf_keras"]["fit_s"] == {"median": 105.0, "min": 100.0, "max": 110.0, "n": 2}
+    assert summary["tf_keras"]["fit_s"] == {"median": 105.0, "ci_low": 100.0, "ci_high": 110.0, "n": 2}
     assert summary["keras3_jax"]["fit_s"]["median"] == 215.0
     assert summary["keras3_jax"]["test_accuracy"]["median"] == pytest.approx(0.52)
+    assert summary["tf_keras"]["predict_images_per_s"]["n"] == 10
     assert summary["tf_keras"]["seeds"] == 2 and summary["tf_keras"]["synthetic"] == 1
+    assert summary["tf_keras"]["repeats"] == 1 and summary["tf_keras"]["deterministic"] == 0
     assert "gpu_peak_mib" not in summary["tf_keras"]  # never measured on a CPU: left out, not null
 
     # the stale contender appears nowhere
     assert "keras3_torch" not in text
+
+
+def test_repeats_give_real_intervals_and_significant_pairs(tmp_path, monkeypatch):
+    """Three contenders, one seed, four training processes of 5 epochs: 16 steady epochs each."""
+    three = ["tf_keras", "keras3_jax", "keras3_torch"]
+    for fw in three:
+        fx.write_run(tmp_path, fw, 0, repeats=4, epochs=5)
+    fx.write_params(tmp_path, three, [0], repeats=4)
+    text, summary = run_report(tmp_path, monkeypatch)
+
+    assert "training ran 4 times per contender and seed" in text
+    steady = table_row(text, "Speed", "tf_keras")["steady epoch (s)"]
+    median, low, high = map(float, re.fullmatch(r"(\S+) \[(\S+)–(\S+)\] \(n=16\)", steady).groups())  # 99%: no †
+    assert low < median < high and median == pytest.approx(9.0, rel=0.05)
+    assert table_row(text, "Speed", "tf_keras")["first epoch (s)"] == "20.0 [20.0–20.0]† (n=4)"
+    pairs = section(text, "Which contender is faster")
+    # fixture paces: tf_keras 9 s, keras3_jax 12 s, keras3_torch 13 s per steady epoch
+    assert re.search(r"\| tf_keras vs keras3_torch +\| tf_keras is 1\.4\d× faster than keras3_torch \(significant\)"
+                     r" +\| Mann–Whitney U p = [0-9.e-]+ \(n = 16, 16\)", pairs)
+    assert re.search(r"\| keras3_jax vs keras3_torch +\| keras3_jax is 1\.0\d× faster than keras3_torch "
+                     r"\(significant, but under the 1\.10× minimum effect\)", pairs)
+    assert re.search(r"\| first epoch \(s\) +\| tf_keras vs keras3_jax +\| no significant difference", pairs)
+    assert summary["keras3_jax"]["steady_epoch_s"]["n"] == 16 and summary["keras3_jax"]["repeats"] == 4
+    s = summary["keras3_jax"]["steady_epoch_s"]
+    assert s["ci_low"] < s["median"] < s["ci_high"]
 
 
 def test_one_seed_real_data_gpu(tmp_path, monkeypatch):
@@ -116,13 +170,42 @@ def test_one_seed_real_data_gpu(tmp_path, monkeypatch):
     text, summary = run_report(tmp_path, monkeypatch)
 
     assert "SYNTHETIC" not in text
-    assert "One seed per contender" in text and "no spread can be computed" in text
-    row = table_row(text, "Training time and memory", "tf_keras")
-    assert "326.1" in row and not any("–" in cell for cell in row)
-    assert "GPU peak (MiB)" in text and "NVIDIA H100 80GB HBM3" in text
-    assert summary["tf_keras"]["fit_s"] == {"median": 326.09, "min": 326.09, "max": 326.09, "n": 1}
-    assert summary["keras3_jax"]["gpu_peak_mib"]["median"] == 900.0 + 50 * 3
+    assert "One training process per contender" in text
+    assert table_row(text, "Training time and memory", "tf_keras")["training time, fit (s)"] == "326.1 (n=1)"
+    memory = table_row(text, "Memory", "keras3_jax")
+    assert memory["GPU peak (MiB)"] == "1,050 (n=1)" and memory["GPU peak source"] == "jax_peak_bytes_in_use"
+    assert memory["device"] == f"gpu ({fx.GPU})"
+    assert table_row(text, "Memory", "tf_keras")["GPU peak source"] == "tensorflow_allocator_peak"
+    assert "four different definitions" in section(text, "Memory")
+    assert summary["tf_keras"]["fit_s"] == {"median": 326.09, "ci_low": 326.09, "ci_high": 326.09, "n": 1}
+    assert summary["keras3_jax"]["gpu_peak_mib"]["median"] == 900.0 + 50 * 3 and summary["keras3_jax"]["gpu"] == 1
     check_images(text, tmp_path / "reports")
+
+
+@pytest.mark.parametrize("differs, banner", [
+    ({"gpu": True}, "the contenders ran on different devices"),
+    ({"deterministic": True}, "the contenders ran with different `deterministic` settings"),
+    ({"env": {"jit_compile.effective": True}}, "the contenders ran with different effective `jit_compile`"),
+])
+def test_a_banner_when_contenders_ran_differently(tmp_path, monkeypatch, differs, banner):
+    fx.write_run(tmp_path, "tf_keras", 0)
+    fx.write_run(tmp_path, "keras3_jax", 0, **differs)
+    fx.write_params(tmp_path, TWO, [0])
+    text, _ = run_report(tmp_path, monkeypatch)
+    banners = text.split("## How to read the numbers", 1)[0]
+    assert banner in banners and "tf_keras" in banners.split(banner, 1)[1]
+    assert banners.count("**Warning") == 1
+
+
+def test_an_evaluation_on_another_device_is_a_banner(tmp_path, monkeypatch):
+    fx.write_run(tmp_path, "tf_keras", 0)
+    fx.write_run(tmp_path, "keras3_jax", 0)
+    (tmp_path / "metrics" / "eval" / "keras3_jax-0.env.json").write_text(json.dumps(fx.eval_env(gpu=True)))
+    fx.write_params(tmp_path, TWO, [0])
+    text, _ = run_report(tmp_path, monkeypatch)
+    assert "the contenders ran on different devices" in text
+    assert table_row(text, "Inference", "keras3_jax")["device"] == f"gpu ({fx.GPU})"
+    assert table_row(text, "Speed", "keras3_jax")["device"] == f"cpu ({fx.CPU})"
 
 
 def test_one_synthetic_flag_is_enough_for_the_banner(tmp_path, monkeypatch):
@@ -138,18 +221,20 @@ def test_one_epoch_has_no_steady_state(tmp_path, monkeypatch):
     fx.write_run(tmp_path, "keras3_torch", 0, epochs=1)
     fx.write_params(tmp_path, ["keras3_torch"], [0])
     text, summary = run_report(tmp_path, monkeypatch)
-    assert table_row(text, "Speed", "keras3_torch")[3] == "—"  # steady epoch
+    assert table_row(text, "Speed", "keras3_torch")["steady epoch (s)"] == "—"
     assert "steady_epoch_s" not in summary["keras3_torch"] and "fit_s" in summary["keras3_torch"]
+    assert "Fewer than two contenders" in section(text, "Which contender is faster")
 
 
-def test_missing_file_is_a_clear_error_and_writes_nothing(two_by_two, monkeypatch):
+def test_missing_files_are_one_clear_error_and_write_nothing(two_by_two, monkeypatch):
     (two_by_two / "plots" / "confusion" / "keras3_jax-1.csv").unlink()
+    (two_by_two / "plots" / "inference" / "tf_keras-0.csv").unlink()
     monkeypatch.chdir(two_by_two)
     with pytest.raises(SystemExit) as exc:
         report.main(["reports", "metrics/summary.json"])
     message = str(exc.value.code)
-    assert message.startswith("error: report: 1 result file(s) missing")
-    assert "plots/confusion/keras3_jax-1.csv" in message
+    assert message.startswith("error: report: 2 result file(s) missing")
+    assert "plots/confusion/keras3_jax-1.csv" in message and "plots/inference/tf_keras-0.csv" in message
     assert not (two_by_two / "reports").exists()
     assert not (two_by_two / "metrics" / "summary.json").exists()
 
@@ -158,7 +243,7 @@ def test_failure_while_rendering_leaves_no_half_written_report(two_by_two, monke
     def broken(*args, **kwargs):
         raise RuntimeError("plotting failed")
 
-    monkeypatch.setattr(report, "plot_confusion", broken)
+    monkeypatch.setattr(figures, "confusion", broken)
     monkeypatch.chdir(two_by_two)
     with pytest.raises(RuntimeError):
         report.main(["reports", "metrics/summary.json"])
@@ -172,6 +257,14 @@ def test_malformed_metric_names_file_and_key(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match=r"metrics/train/tf_keras-0.json: 'time.fit_s' must be a number"):
         report.main(["reports", "metrics/summary.json"])
+
+
+def test_result_paths_are_every_file_the_report_reads(tmp_path, monkeypatch):
+    fx.write_run(tmp_path, "keras3_jax", 1, repeats=2)
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    assert set(report.result_paths("keras3_jax", 1, repeats=2)) == written
+    fx.write_params(tmp_path, ["keras3_jax"], [1], repeats=2)
+    run_report(tmp_path, monkeypatch)
 
 
 def test_cli_reports_missing_results_in_one_line(tmp_path):

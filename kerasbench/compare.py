@@ -1,0 +1,172 @@
+"""Two results trees (commits, experiments, the workspace) compared figure by figure, asv-style.
+
+For every contender and figure of kerasbench/samples.py: base median±err, head median±err (err is
+half the width of the 99% confidence interval of the median), the ratio head/base and a mark from
+kerasbench/stats.py: '+' significantly worse by more than the factor, '-' significantly better by
+more than the factor, '~' no significant change beyond the factor, '!' newly failing (values at
+base, none at head), 'x' not comparable.
+
+A contender is not comparable when its machine fingerprint differs between the two sides: CPU model,
+device, GPU model and driver, the lock file's hash, `deterministic` and the effective `jit_compile`
+(read from metrics/train/<c>-<s>.env.json). A value missing on one side counts as differing.
+`force` compares anyway and keeps the differences as notes.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from kerasbench import samples, stats
+from kerasbench.results import ResultsError, Tree, get, read_json, read_params
+
+CHANGED = (stats.WORSE, stats.BETTER, stats.FAILING, stats.INCOMPARABLE)
+
+
+def fingerprint(env: dict) -> dict[str, str]:
+    """What must match for two results to be compared: machine, lock and settings that change speed."""
+    gpus = "; ".join(f"{g.get('name')} (driver {g.get('driver')})" for g in env.get("gpus") or []) or "none"
+    values = {"CPU model": get(env, "cpu.model"), "device": env.get("device"), "GPU model and driver": gpus,
+              "lock file SHA-256": env.get("lock_sha256"), "deterministic": env.get("deterministic"),
+              "jit_compile (effective)": get(env, "jit_compile.effective")}
+    return {key: "unknown" if value is None else str(value) for key, value in values.items()}
+
+
+def fingerprints(tree: Tree, runs: list[samples.Run]) -> dict[str, dict[str, set[str]]]:
+    """Per contender, every value each fingerprint key takes over its seeds' environment files."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for run in runs:
+        if run.repeat:
+            continue
+        env = read_json(tree, f"metrics/train/{run.framework}-{run.seed}.env.json") or {}
+        for key, value in fingerprint(env).items():
+            out.setdefault(run.framework, {}).setdefault(key, set()).add(value)
+    return out
+
+
+def _short(values: set[str]) -> str:
+    return " / ".join(v[:12] + "…" if len(v) > 16 and re.fullmatch(r"[0-9a-f]+", v) else v for v in sorted(values))
+
+
+def differences(base: dict[str, set[str]], head: dict[str, set[str]]) -> list[str]:
+    return [f"{key}: {_short(base.get(key, {'unknown'}))} → {_short(head.get(key, {'unknown'}))}"
+            for key in dict.fromkeys([*base, *head]) if base.get(key) != head.get(key)]
+
+
+@dataclass(frozen=True)
+class Row:
+    framework: str
+    figure: str
+    comparison: stats.Comparison
+
+
+@dataclass
+class Outcome:
+    base_label: str
+    head_label: str
+    factor: float
+    rows: list[Row] = field(default_factory=list)
+    notes: dict[str, list[str]] = field(default_factory=dict)   # contender -> fingerprint differences
+    forced: bool = False
+    dropped: list[str] = field(default_factory=list)            # contenders removed from head's params
+
+    @property
+    def regressions(self) -> list[Row]:
+        return [r for r in self.rows if r.comparison.regression]
+
+
+def _values(frame: pd.DataFrame, framework: str, figure: str) -> pd.Series:
+    return frame.loc[(frame["framework"] == framework) & (frame["figure"] == figure), "value"]
+
+
+def compare(base: Tree, head: Tree, factor: float = stats.FACTOR, metric: str | None = None,
+            force: bool = False) -> Outcome:
+    """Every contender x figure of both sides; raises ResultsError when a side has no results."""
+    try:
+        pattern = re.compile(metric) if metric else None
+    except re.error as err:
+        raise ResultsError(f"--metric: not a regular expression ({err})") from None
+    if not factor >= 1:
+        raise ResultsError(f"--factor must be at least 1, got {factor}")
+    (base_runs, base_frame), (head_runs, head_frame) = samples.load(base), samples.load(head)
+    for tree, runs in ((base, base_runs), (head, head_runs)):
+        if not runs:
+            raise ResultsError(f"no results at {tree.label} (no metrics/train/<contender>-<seed>.json "
+                               "for the contenders and seeds in its params.yaml)")
+    planned_at_head = samples.planned(read_params(head))[0]
+    frameworks = list(dict.fromkeys([r.framework for r in head_runs] + [r.framework for r in base_runs]))
+    outcome = Outcome(base.label, head.label, factor, forced=force)
+    outcome.dropped = [fw for fw in frameworks if planned_at_head is not None and fw not in planned_at_head]
+    base_fp, head_fp = fingerprints(base, base_runs), fingerprints(head, head_runs)
+    for fw in frameworks:
+        if fw in outcome.dropped:
+            continue
+        diff = differences(base_fp.get(fw, {}), head_fp.get(fw, {})) if fw in base_fp and fw in head_fp else []
+        if diff:
+            outcome.notes[fw] = diff
+        head_has_runs = any(r.framework == fw for r in head_runs)
+        for key, spec in samples.FIGURES.items():
+            if pattern and not (pattern.search(key) or pattern.search(spec.header)):
+                continue
+            b, h = _values(base_frame, fw, key), _values(head_frame, fw, key)
+            if b.isna().all() and h.isna().all():
+                continue   # measured on neither side (e.g. GPU memory on a CPU)
+            not_recorded = h.empty and head_has_runs   # the head's files no longer have this figure
+            result = stats.compare(b, h, better=spec.better, factor=factor,
+                                   comparable=(force or not diff) and not not_recorded)
+            outcome.rows.append(Row(fw, key, result))
+    return outcome
+
+
+# ---------------------------------------------------------------- Markdown
+
+def _places(*values: float) -> int:
+    finite = [abs(v) for v in values if not math.isnan(v) and v != 0]
+    smallest = min(finite, default=1.0)
+    return 0 if smallest >= 100 else 1 if smallest >= 10 else 2 if smallest >= 1 else 3
+
+
+def side(s: stats.Summary) -> str:
+    """'median±err (n=N)'; † when the interval is min–max (too few samples for 99%)."""
+    if s.n == 0:
+        return "—"
+    places = _places(s.median)
+    if s.n == 1:
+        return f"{s.median:,.{places}f} (n=1)"
+    mark = "" if s.ci_complete else "†"
+    return f"{s.median:,.{places}f}±{s.err:,.{places}f}{mark} (n={s.n})"
+
+
+def markdown(outcome: Outcome, only_changed: bool = False) -> str:
+    rows = [r for r in outcome.rows if not only_changed or r.comparison.mark in CHANGED]
+    table = pd.DataFrame([{
+        "": r.comparison.mark,
+        "contender": r.framework,
+        "figure": samples.FIGURES[r.figure].header,
+        f"base: {outcome.base_label}": side(r.comparison.base),
+        f"head: {outcome.head_label}": "failed" if r.comparison.mark == stats.FAILING else side(r.comparison.head),
+        "ratio": "—" if math.isnan(r.comparison.ratio) else f"{r.comparison.ratio:.2f}",
+    } for r in rows], columns=["", "contender", "figure", f"base: {outcome.base_label}",
+                               f"head: {outcome.head_label}", "ratio"])
+    lines = [table.to_markdown(index=False, colalign=["center", "left", "left", "right", "right", "right"],
+                               disable_numparse=True) if rows else "No figure changed." if only_changed
+             else "No figures to compare."]
+    counts = {mark: sum(r.comparison.mark == mark for r in outcome.rows) for mark in stats.MARKS}
+    lines += ["", f"Marks: `+` worse, `-` better (both significant, p < {stats.P_THRESHOLD:g}, and beyond "
+                  f"{outcome.factor:.2f}×), `~` no significant change beyond {outcome.factor:.2f}×, `!` newly failing, "
+                  "`x` not comparable. ± is half the 99% confidence interval of the median (†: min–max, fewer "
+                  "than 8 samples). Ratio = head / base: above 1 is slower for times and memory, faster for "
+                  "images/s.",
+              "", "Counted: " + ", ".join(f"{counts[m]} `{m}`" for m in stats.MARKS) + "."]
+    for fw, diff in outcome.notes.items():
+        verdict = "compared anyway (--force)" if outcome.forced else "not comparable (`x`; --force compares anyway)"
+        lines += ["", f"{fw}: machine or settings differ, {verdict}: {'; '.join(diff)}."]
+    if outcome.dropped:
+        lines += ["", f"Not in the head's params.yaml, so not compared: {', '.join(outcome.dropped)}."]
+    regressions = outcome.regressions
+    lines += ["", f"**{len(regressions)} regression(s)**: " + ", ".join(
+        f"{r.framework} {samples.FIGURES[r.figure].label} ({r.comparison.mark})" for r in regressions) + "."
+        if regressions else "No significant regression."]
+    return "\n".join(lines) + "\n"

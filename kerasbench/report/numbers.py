@@ -1,0 +1,87 @@
+"""The report's numbers: a kerasbench.stats Summary per contender and figure, the pairwise comparisons
+between contenders, and metrics/summary.json. No formatting here (markdown.py), no files (stages/report.py)."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import pandas as pd
+
+from kerasbench import stats
+from kerasbench.report.load import Results, synthetic_flags
+from kerasbench.samples import FIGURES
+
+# Figures in metrics/summary.json (numbers only, for `dvc metrics diff` and `dvc exp show`).
+KEY_FIGURES = ("fit_s", "first_epoch_s", "steady_epoch_s", "steady_images_per_s", "predict_images_per_s",
+               "forward_images_per_s", "rss_peak_mib", "gpu_peak_mib", "build_increase_mib", "fit_increase_mib")
+KEY_SCORES = ("train_accuracy", "train_f1_weighted", "test_accuracy", "test_f1_weighted", "test_f1_macro")
+PAIRWISE = ("steady_images_per_s", "first_epoch_s")
+
+Table = dict[str, dict[str, stats.Summary]]   # contender -> figure -> Summary
+
+
+def summaries(frame: pd.DataFrame, frameworks: list[str], columns: list[str] | None = None) -> Table:
+    """Summaries of a tidy table (framework, figure, value) for every registered figure, or of a
+    wide one (framework + `columns`); a figure without samples gets an empty Summary (n = 0)."""
+    if columns is not None:
+        frame = frame.melt(id_vars="framework", value_vars=columns, var_name="figure")
+    grouped = {key: group["value"] for key, group in frame.groupby(["framework", "figure"])}
+    figures = list(FIGURES) if columns is None else columns
+    return {fw: {f: stats.summarize(grouped.get((fw, f), [])) for f in figures} for fw in frameworks}
+
+
+def samples_of(frame: pd.DataFrame, framework: str, figure: str) -> pd.Series:
+    return frame.loc[(frame["framework"] == framework) & (frame["figure"] == figure), "value"]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Contender a against b for one figure: how many times faster a is (< 1: slower), and the test."""
+    figure: str
+    a: str
+    b: str
+    comparison: stats.Comparison   # a as head, b as base
+
+    @property
+    def speedup(self) -> float:
+        return stats.improvement(self.comparison.ratio, self.comparison.better)
+
+
+def pairwise(frame: pd.DataFrame, frameworks: list[str], figures=PAIRWISE, factor: float = stats.FACTOR) -> list[Pair]:
+    """Every pair of contenders with samples, for each figure; the faster one first."""
+    pairs = []
+    for figure in figures:
+        measured = [fw for fw in frameworks if samples_of(frame, fw, figure).notna().any()]
+        for a, b in itertools.combinations(measured, 2):
+            pair = Pair(figure, a, b, stats.compare(samples_of(frame, b, figure), samples_of(frame, a, figure),
+                                                    better=FIGURES[figure].better, factor=factor))
+            if pair.speedup < 1:
+                pair = Pair(figure, b, a, stats.compare(samples_of(frame, a, figure), samples_of(frame, b, figure),
+                                                        better=FIGURES[figure].better, factor=factor))
+            pairs.append(pair)
+    return pairs
+
+
+def _entry(s: stats.Summary) -> dict[str, float | int]:
+    return {"median": s.median, "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n}
+
+
+def summary_json(results: Results, timing: Table, quality: Table) -> dict:
+    """Per contender: run counts and flags, then {median, ci_low, ci_high, n} per key figure (measured ones only)."""
+    out = {}
+    for fw, figures in timing.items():
+        own = [r for r in results.runs if r.framework == fw]
+        entry = {"seeds": len(own), "repeats": results.repeats,
+                 "synthetic": int(any(any(synthetic_flags(r).values()) for r in own)),
+                 "jit_compile": int(all(bool(r.train.get("jit_compile")) for r in own)),
+                 "deterministic": int(all(bool(r.env.get("deterministic", r.train.get("deterministic"))) for r in own)),
+                 "gpu": int(any(r.env.get("device") == "gpu" for r in own))}
+        for key in KEY_FIGURES:
+            if key in figures and figures[key].n:
+                entry[key] = _entry(figures[key])
+        for key in KEY_SCORES:
+            if key in quality[fw] and quality[fw][key].n:
+                entry[key] = _entry(quality[fw][key])
+        out[fw] = entry
+    return out
+

@@ -1,0 +1,157 @@
+"""Where results are read from: a directory (the workspace) or a git revision.
+
+Every stage output that holds a number is tracked in git (DVC outputs with `cache: false`), so a
+commit, a branch or a DVC experiment carries its results. A tree answers two questions, whatever
+it is: the text of a file (None when it is not there) and the file names in a folder. Readers on
+top of it (`read_json`, `read_csv`) raise ResultsError with a message that names the file.
+
+    tree = resolve("main", repo)        # a git revision, a DVC experiment name, or "workspace"
+    tree.read_text("params.yaml")
+"""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+import yaml
+
+WORKSPACE = "workspace"
+
+
+class ResultsError(RuntimeError):
+    """A result file or revision is missing or malformed; the message names it (one line)."""
+
+
+class Tree(Protocol):
+    label: str
+
+    def read_text(self, path: str) -> str | None: ...
+
+    def names(self, folder: str) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Results in a folder on disk (paths are relative to `root`)."""
+    root: Path
+    label: str = WORKSPACE
+
+    def read_text(self, path: str) -> str | None:
+        file = self.root / path
+        return file.read_text() if file.is_file() else None
+
+    def names(self, folder: str) -> list[str]:
+        path = self.root / folder
+        return sorted(p.name for p in path.iterdir() if p.is_file()) if path.is_dir() else []
+
+
+def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise ResultsError(f"git {' '.join(args)}: {result.stderr.strip().splitlines()[-1:] or result.returncode}")
+    return result
+
+
+@dataclass(frozen=True)
+class Revision:
+    """Results as committed at one git commit, read with `git show` and `git ls-tree`."""
+    repo: Path
+    sha: str
+    label: str
+
+    def read_text(self, path: str) -> str | None:
+        result = git(self.repo, "show", f"{self.sha}:{path}", check=False)
+        return result.stdout if result.returncode == 0 else None
+
+    def names(self, folder: str) -> list[str]:
+        out = git(self.repo, "ls-tree", "--name-only", self.sha, "--", f"{folder.rstrip('/')}/").stdout
+        return sorted(Path(line).name for line in out.splitlines() if line)
+
+
+def experiments(repo: Path) -> dict[str, list[str]]:
+    """DVC experiments by name (the last component of refs/exps/...), each with its commit(s)."""
+    out = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps").stdout
+    found: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        ref, sha = line.split()
+        if ref.count("/") >= 3:  # refs/exps/<baseline>/<name>; skips refs/exps/exec, stash, ...
+            found.setdefault(ref.rsplit("/", 1)[1], []).append(sha)
+    return found
+
+
+def resolve(spec: str, repo: Path) -> Tree:
+    """`workspace`, a git revision (commit, branch, tag, HEAD~1), or a DVC experiment name."""
+    repo = Path(repo)
+    top = git(repo, "rev-parse", "--show-toplevel", check=False)
+    if spec == WORKSPACE:
+        return Directory(Path(top.stdout.strip()) if top.returncode == 0 else repo)
+    if top.returncode != 0:
+        raise ResultsError(f"{repo} is not inside a git repository")
+    repo = Path(top.stdout.strip())   # git pathspecs are relative to the working directory: use the top
+    found = git(repo, "rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}", check=False)
+    if found.returncode == 0:
+        sha = found.stdout.strip()
+        return Revision(repo, sha, sha[:7] if sha.startswith(spec.lower()) else f"{spec} ({sha[:7]})")
+    shas = sorted(set(experiments(repo).get(spec, [])))
+    if len(shas) > 1:
+        raise ResultsError(f"'{spec}' names {len(shas)} DVC experiments ({', '.join(s[:7] for s in shas)}); "
+                           "give one commit instead")
+    if shas:
+        return Revision(repo, shas[0], f"{spec} ({shas[0][:7]})")
+    raise ResultsError(f"'{spec}' is neither a git revision, a DVC experiment (refs/exps) nor 'workspace'")
+
+
+def get(doc: dict, dotted: str, default=None):
+    """A value by dotted key ("cpu.model"), or `default` when any part is absent."""
+    value = doc
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return default
+        value = value[part]
+    return value
+
+
+def read_json(tree: Tree, path: str) -> dict | None:
+    text = tree.read_text(path)
+    if text is None:
+        return None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ResultsError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(doc, dict):
+        raise ResultsError(f"{path}: expected a JSON object")
+    return doc
+
+
+def read_csv(tree: Tree, path: str, columns: tuple[str, ...]) -> pd.DataFrame | None:
+    text = tree.read_text(path)
+    if text is None:
+        return None
+    try:
+        frame = pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ResultsError(f"{path}: not a readable CSV file ({err})") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ResultsError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}")
+    if frame.empty:
+        raise ResultsError(f"{path}: no rows")
+    return frame
+
+
+def read_params(tree: Tree) -> dict:
+    """params.yaml as a plain mapping, without validation (older revisions had other keys)."""
+    text = tree.read_text("params.yaml")
+    if text is None:
+        return {}
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ResultsError(f"params.yaml at {tree.label}: not valid YAML ({str(err).splitlines()[0]})") from None
+    return doc if isinstance(doc, dict) else {}

@@ -1,0 +1,226 @@
+"""Every timing and memory sample of a results tree in one tidy table, and the registry of figures.
+
+A run is one fresh training process: contender c, seed s, repeat k. Its files:
+
+    repeat 0 (train@c-s, evaluate@c-s)     metrics/train/c-s.json, plots/history/c-s.csv,
+                                           metrics/eval/c-s.json, plots/inference/c-s.csv
+    repeats 1..R-1 (the repeat stage)      metrics/repeats/c-s-rk.json, metrics/repeats/c-s-rk.csv
+
+The train metrics and the history have the same schema for every repeat; evaluation (inference
+passes) runs once per contender and seed. `table()` turns runs into rows
+(framework, seed, repeat, figure, value): one row per run for per-run figures (first epoch,
+import, fit, memory), one per steady epoch (epochs 2..N of every run), one per timed inference
+pass. A value that the run recorded as null (not reached, not measured) is a NaN row; a figure a
+run's files do not have at all gives no row.
+
+FIGURES is the registry: what a figure is called, its unit, whether lower or higher is better, and
+how to take its samples from a run. Adding a per-run figure is one line, e.g.
+
+    "seconds_to_target": Figure("time to target accuracy", "s", "lower", per_run("target.seconds_to_target")),
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import pandas as pd
+
+from kerasbench.results import ResultsError, Tree, read_csv, read_json, read_params
+from kerasbench.stats import Better
+
+HISTORY_COLUMNS = ("epoch", "epoch_s")
+INFERENCE_COLUMNS = ("pass", "kind", "seconds", "images_per_s")
+COLUMNS = ["framework", "seed", "repeat", "figure", "value"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """The files of one training process; eval and inference exist for repeat 0 only."""
+    framework: str
+    seed: int
+    repeat: int
+    train: dict
+    history: pd.DataFrame
+    eval: dict | None = None
+    inference: pd.DataFrame | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.framework}-{self.seed}" + (f"-r{self.repeat}" if self.repeat else "")
+
+
+Extract = Callable[[Run], list[float]]
+
+
+def lookup(doc: dict | None, dotted: str, where: str) -> float | None:
+    """A number by dotted key: None when the key is absent, NaN when it is null; anything else is an error."""
+    value = doc
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ResultsError(f"{where}: '{dotted}' must be a number or null, got {value!r}")
+    return float(value)
+
+
+def per_run(dotted: str, source: str = "train") -> Extract:
+    """One value per run from its train (or, repeat 0 only, eval) metrics."""
+    def extract(run: Run) -> list[float]:
+        doc = run.train if source == "train" else run.eval
+        if doc is None:
+            return []
+        value = lookup(doc, dotted, run_paths(run.framework, run.seed, run.repeat)[source])
+        return [] if value is None else [value]
+    return extract
+
+
+def steady_epochs(run: Run) -> pd.DataFrame:
+    return run.history[run.history["epoch"] >= 2]
+
+
+def epoch_seconds(run: Run) -> list[float]:
+    return steady_epochs(run)["epoch_s"].astype(float).tolist()
+
+
+def epoch_images_per_s(run: Run) -> list[float]:
+    images = lookup(run.train, "train_images", run_paths(run.framework, run.seed, run.repeat)["train"])
+    if images is None:
+        return []
+    return (images / steady_epochs(run)["epoch_s"].astype(float)).tolist()
+
+
+def per_pass(kind: str) -> Extract:
+    """images/s of each timed inference pass of one kind (`predict` or `forward`)."""
+    def extract(run: Run) -> list[float]:
+        if run.inference is None:
+            return []
+        return run.inference.loc[run.inference["kind"] == kind, "images_per_s"].astype(float).tolist()
+    return extract
+
+
+def _fit_parts(run: Run) -> tuple[float, float] | None:
+    """(steady pace fit time, one-off cost): epochs x this run's median steady epoch, and fit minus that."""
+    where = run_paths(run.framework, run.seed, run.repeat)["train"]
+    fit, epochs = lookup(run.train, "time.fit_s", where), lookup(run.train, "epochs", where)
+    steady = epoch_seconds(run)
+    if fit is None or epochs is None:
+        return None
+    steady_fit = epochs * pd.Series(steady).median() if steady else math.nan
+    return steady_fit, fit - steady_fit
+
+
+def steady_fit_s(run: Run) -> list[float]:
+    parts = _fit_parts(run)
+    return [] if parts is None else [parts[0]]
+
+
+def one_off_s(run: Run) -> list[float]:
+    parts = _fit_parts(run)
+    return [] if parts is None else [parts[1]]
+
+
+@dataclass(frozen=True)
+class Figure:
+    label: str
+    unit: str
+    better: Better
+    extract: Extract
+
+    @property
+    def header(self) -> str:
+        return f"{self.label} ({self.unit})"
+
+
+# Order = the order of tables and of compare's rows.
+FIGURES: dict[str, Figure] = {
+    "first_epoch_s": Figure("first epoch", "s", "lower", per_run("time.first_epoch_s")),
+    "steady_epoch_s": Figure("steady epoch", "s", "lower", epoch_seconds),
+    "steady_images_per_s": Figure("steady training", "images/s", "higher", epoch_images_per_s),
+    "fit_s": Figure("training time, fit", "s", "lower", per_run("time.fit_s")),
+    "steady_fit_s": Figure("fit at steady pace", "s", "lower", steady_fit_s),
+    "one_off_s": Figure("one-off cost", "s", "lower", one_off_s),
+    "import_s": Figure("import", "s", "lower", per_run("time.import_s")),
+    "build_s": Figure("model build and compile", "s", "lower", per_run("time.build_s")),
+    "predict_images_per_s": Figure("predict() throughput", "images/s", "higher", per_pass("predict")),
+    "forward_images_per_s": Figure("forward pass on device", "images/s", "higher", per_pass("forward")),
+    "first_predict_s": Figure("first predict() call", "s", "lower", per_run("inference.first_predict_s", "eval")),
+    "rss_peak_mib": Figure("process peak RSS", "MiB", "lower", per_run("memory.rss_peak_os_mib")),
+    "rss_peak_fit_mib": Figure("peak RSS during fit", "MiB", "lower", per_run("memory.rss_peak_fit_mib")),
+    "build_increase_mib": Figure("memory increase at build", "MiB", "lower", per_run("memory.build_increase_mib")),
+    "fit_increase_mib": Figure("memory increase during fit", "MiB", "lower", per_run("memory.fit_increase_mib")),
+    "gpu_peak_mib": Figure("GPU peak", "MiB", "lower", per_run("memory.gpu_peak_mib")),
+}
+
+
+def table(runs: Iterable[Run], figures: dict[str, Figure] | None = None) -> pd.DataFrame:
+    """The tidy table: one row per sample, columns framework, seed, repeat, figure, value."""
+    figures = FIGURES if figures is None else figures
+    rows = [(r.framework, r.seed, r.repeat, key, value)
+            for r in runs for key, figure in figures.items() for value in figure.extract(r)]
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return frame.astype({"seed": int, "repeat": int, "value": float})
+
+
+# ---------------------------------------------------------------- reading runs from a tree
+
+def run_paths(framework: str, seed: int, repeat: int) -> dict[str, str]:
+    name = f"{framework}-{seed}"
+    if repeat:
+        return {"train": f"metrics/repeats/{name}-r{repeat}.json", "history": f"metrics/repeats/{name}-r{repeat}.csv"}
+    return {"train": f"metrics/train/{name}.json", "history": f"plots/history/{name}.csv",
+            "eval": f"metrics/eval/{name}.json", "inference": f"plots/inference/{name}.csv"}
+
+
+def missing_files(tree: Tree, wanted: Iterable[tuple[str, int, int]]) -> list[str]:
+    return [path for fw, seed, k in wanted for path in run_paths(fw, seed, k).values()
+            if tree.read_text(path) is None]
+
+
+def read_run(tree: Tree, framework: str, seed: int, repeat: int) -> Run | None:
+    """One run's files; None when its train metrics or history are missing."""
+    paths = run_paths(framework, seed, repeat)
+    train = read_json(tree, paths["train"])
+    history = read_csv(tree, paths["history"], HISTORY_COLUMNS)
+    if train is None or history is None:
+        return None
+    if repeat:
+        return Run(framework, seed, repeat, train, history)
+    return Run(framework, seed, repeat, train, history, read_json(tree, paths["eval"]),
+               read_csv(tree, paths["inference"], INFERENCE_COLUMNS))
+
+
+RUN_NAME = re.compile(r"^(?P<framework>[A-Za-z0-9_]+)-(?P<seed>\d+)\.json$")
+REPEAT_NAME = re.compile(r"^(?P<framework>[A-Za-z0-9_]+)-(?P<seed>\d+)-r(?P<repeat>\d+)\.json$")
+
+
+def discover(tree: Tree) -> list[tuple[str, int, int]]:
+    """Every (framework, seed, repeat) whose train metrics the tree holds."""
+    found = [(m["framework"], int(m["seed"]), 0) for m in map(RUN_NAME.match, tree.names("metrics/train")) if m]
+    found += [(m["framework"], int(m["seed"]), int(m["repeat"]))
+              for m in map(REPEAT_NAME.match, tree.names("metrics/repeats")) if m]
+    return sorted(found)
+
+
+def planned(params: dict) -> tuple[list[str] | None, list[int] | None, int | None]:
+    """Contenders, seeds and repeats that params.yaml asks for (None: not said, take what is there)."""
+    frameworks, seeds, repeats = params.get("frameworks"), params.get("seeds"), params.get("repeats")
+    return (list(frameworks) if isinstance(frameworks, list) else None,
+            list(seeds) if isinstance(seeds, list) else None,
+            repeats if isinstance(repeats, int) and repeats >= 1 else None)
+
+
+def load(tree: Tree) -> tuple[list[Run], pd.DataFrame]:
+    """The runs params.yaml asks for that the tree holds (stale contenders' files are ignored), and their samples."""
+    frameworks, seeds, repeats = planned(read_params(tree))
+    wanted = [(fw, seed, k) for fw, seed, k in discover(tree)
+              if (frameworks is None or fw in frameworks) and (seeds is None or seed in seeds)
+              and (repeats is None or k < repeats)]
+    runs = [run for run in (read_run(tree, *key) for key in wanted) if run is not None]
+    if frameworks is not None:
+        runs.sort(key=lambda r: (frameworks.index(r.framework), r.seed, r.repeat))
+    return runs, table(runs)

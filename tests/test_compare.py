@@ -1,0 +1,204 @@
+"""scripts/compare.py on throwaway git repositories holding generated results (tests/fixtures_report.py).
+
+Each commit holds the result files of two contenders, one seed, three training processes of five
+epochs (12 steady epochs per contender and side). "Slower" commits multiply one contender's times
+by a known factor; "re-runs" draw new jitter around the same pace.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kerasbench import compare
+from kerasbench.results import resolve
+from scripts.compare import main
+from tests import fixtures_report as fx
+
+TWO = ["tf_keras", "keras3_torch"]
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True,
+                          env={**os.environ, **GIT_ENV}).stdout.strip()
+
+
+def write_results(root: Path, *, slow: dict[str, float] | None = None, noise: int = 0,
+                  env: dict[str, dict] | None = None, frameworks=TWO) -> None:
+    shutil.rmtree(root / "metrics", ignore_errors=True)
+    shutil.rmtree(root / "plots", ignore_errors=True)
+    for fw in frameworks:
+        fx.write_run(root, fw, 0, repeats=3, epochs=5, slow=(slow or {}).get(fw, 1.0), noise=noise,
+                     env=(env or {}).get(fw))
+    (root / "params.yaml").write_text(yaml.safe_dump({"frameworks": list(frameworks), "seeds": [0], "repeats": 3}))
+
+
+def commit(root: Path, message: str, **results) -> str:
+    write_results(root, **results)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", message)
+    return git(root, "rev-parse", "HEAD")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> dict[str, str | Path]:
+    """base; slower (keras3_torch 3x slower); rerun (base's pace, other jitter); newlock (another lock file)."""
+    root = tmp_path_factory.mktemp("compare")
+    git(root, "init", "-q", "-b", "main")
+    shas = {"root": root,
+            "base": commit(root, "base"),
+            "slower": commit(root, "keras3_torch at a tiny batch", slow={"keras3_torch": 3.0}),
+            "rerun": commit(root, "same code, run again", noise=1),
+            "newlock": commit(root, "another lock", noise=2, env={"tf_keras": {"lock_sha256": "ab" * 32}})}
+    git(root, "update-ref", "refs/exps/5e/1f2a3b/slow-exp", shas["slower"])
+    return shas
+
+
+def run(repo, *args: str, capsys) -> tuple[int, str, str]:
+    code = main([*args, "--repo", str(repo["root"])])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def rows(markdown: str) -> dict[tuple[str, str], list[str]]:
+    """Table rows by (contender, figure): [mark, base, head, ratio]."""
+    found = {}
+    for line in markdown.splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        mark, fw, figure, base, head, ratio = [c.strip() for c in line.strip("|").split("|")]
+        found[fw, figure] = [mark, base, head, ratio]
+    return found
+
+
+def test_a_slower_commit_is_marked_worse_and_fails(repo, capsys):
+    code, out, err = run(repo, repo["base"], repo["slower"], capsys=capsys)
+    assert code == 1 and err == ""
+    table = rows(out)
+    assert f"base: {repo['base'][:7]}" in out.splitlines()[0] and f"head: {repo['slower'][:7]}" in out.splitlines()[0]
+    steady = table["keras3_torch", "steady epoch (s)"]
+    assert steady[0] == "+" and steady[3] == "3.00"
+    assert re.fullmatch(r"13\.\d±0\.\d \(n=12\)", steady[1]) and re.fullmatch(r"39\.\d±\d\.\d \(n=12\)", steady[2])
+    throughput = table["keras3_torch", "steady training (images/s)"]
+    assert throughput[0] == "+" and throughput[3] == "0.33"          # higher is better: a ratio below 1 is worse
+    # one value per training process: 3 against 3 can never be significant, however large the change
+    first = table["keras3_torch", "first epoch (s)"]
+    assert first[0] == "~" and first[3] == "3.00" and first[1].endswith("† (n=3)")
+    # the untouched contender: identical files, nothing changes
+    assert {v[0] for (fw, _), v in table.items() if fw == "tf_keras"} == {"~"}
+    assert "GPU peak" not in out   # measured on neither side
+    assert "**2 regression(s)**: keras3_torch steady epoch (+), keras3_torch steady training (+)." in out
+
+
+def test_a_rerun_at_the_same_pace_is_not_significant(repo, capsys):
+    code, out, _ = run(repo, repo["slower"], repo["rerun"], capsys=capsys)
+    assert code == 0   # 3x faster again: better, not a regression
+    assert rows(out)["keras3_torch", "steady epoch (s)"][0] == "-"
+    code, out, _ = run(repo, repo["base"], repo["rerun"], capsys=capsys)
+    assert code == 0 and "No significant regression." in out
+    assert {v[0] for v in rows(out).values()} == {"~"}
+    ratios = [float(v[3]) for v in rows(out).values()]
+    assert all(0.9 < r < 1.1 for r in ratios)
+
+
+def test_options_filter_rows_and_move_the_threshold(repo, capsys):
+    code, out, _ = run(repo, repo["base"], repo["slower"], "--only-changed", capsys=capsys)
+    assert code == 1 and set(rows(out)) == {("keras3_torch", "steady epoch (s)"),
+                                            ("keras3_torch", "steady training (images/s)")}
+    code, out, _ = run(repo, repo["base"], repo["slower"], "--metric", "images_per_s", capsys=capsys)
+    assert {figure for _, figure in rows(out)} == {"steady training (images/s)", "predict() throughput (images/s)",
+                                                   "forward pass on device (images/s)"}
+    code, out, _ = run(repo, repo["base"], repo["slower"], "--factor", "4", capsys=capsys)
+    assert code == 0 and rows(out)["keras3_torch", "steady epoch (s)"][0] == "~"
+    assert "beyond 4.00×" in out
+
+
+def test_a_different_lock_is_not_comparable_unless_forced(repo, capsys):
+    code, out, _ = run(repo, repo["rerun"], repo["newlock"], capsys=capsys)
+    assert code == 0
+    table = rows(out)
+    assert {v[0] for (fw, _), v in table.items() if fw == "tf_keras"} == {"x"}
+    assert {v[0] for (fw, _), v in table.items() if fw == "keras3_torch"} == {"~"}
+    assert re.search(r"tf_keras: machine or settings differ, not comparable .*: lock file SHA-256: "
+                     r"0f3c1b6e2a9d… → abababababab…\.", out)
+    code, out, _ = run(repo, repo["rerun"], repo["newlock"], "--force", capsys=capsys)
+    assert code == 0 and "compared anyway (--force)" in out
+    assert {v[0] for (fw, _), v in rows(out).items() if fw == "tf_keras"} == {"~"}
+
+
+def test_experiment_names_and_the_workspace(repo, capsys):
+    root = repo["root"]
+    git(root, "checkout", "-q", repo["base"])
+    try:
+        write_results(root, slow={"tf_keras": 2.0}, noise=3)          # uncommitted results
+        code, out, _ = run(repo, "slow-exp", capsys=capsys)            # HEAD defaults to the workspace
+        assert code == 1
+        assert f"base: slow-exp ({repo['slower'][:7]})" in out and "head: workspace" in out
+        table = rows(out)
+        assert table["tf_keras", "steady epoch (s)"][0] == "+" and table["keras3_torch", "steady epoch (s)"][0] == "-"
+        assert resolve("slow-exp", root).sha == repo["slower"]
+    finally:
+        git(root, "checkout", "-q", "-f", "main")
+        git(root, "clean", "-qfd")
+
+
+def test_a_contender_without_results_at_head_is_newly_failing(repo, capsys):
+    root = repo["root"]
+    git(root, "checkout", "-q", repo["base"])
+    try:
+        for path in [*root.glob("metrics/*/keras3_torch-*"), *root.glob("plots/*/keras3_torch-*")]:
+            path.unlink()
+        code, out, _ = run(repo, "HEAD", capsys=capsys)
+        assert code == 1
+        failing = {figure: v for (fw, figure), v in rows(out).items() if fw == "keras3_torch"}
+        assert failing and all(v[0] == "!" and v[2] == "failed" for v in failing.values())
+        # removed from the head's params.yaml on purpose: not compared, said so
+        (root / "params.yaml").write_text(yaml.safe_dump({"frameworks": ["tf_keras"], "seeds": [0], "repeats": 3}))
+        code, out, _ = run(repo, "HEAD", capsys=capsys)
+        assert code == 0 and "Not in the head's params.yaml, so not compared: keras3_torch." in out
+    finally:
+        git(root, "checkout", "-q", "-f", "main")
+
+
+def test_bad_input_is_one_line_and_exit_2(repo, capsys, tmp_path):
+    code, out, err = run(repo, "no-such-rev", capsys=capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "'no-such-rev' is neither a git revision, a DVC experiment (refs/exps) nor 'workspace'" in err
+    code, _, err = run(repo, repo["base"], "--metric", "(", capsys=capsys)
+    assert code == 2 and "--metric: not a regular expression" in err and err.count("\n") == 1
+    code, _, err = run(repo, repo["base"], "--factor", "0.5", capsys=capsys)
+    assert code == 2 and "--factor must be at least 1" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["--factor", "fast", repo["base"]])
+    assert exc.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "commit", "-q", "--allow-empty", "-m", "nothing yet")
+    code, _, err = run({"root": tmp_path}, "HEAD", capsys=capsys)
+    assert code == 2 and err.startswith("compare: error: no results at HEAD")
+
+
+def test_the_command_line(repo):
+    """`python -m scripts.compare` as a user runs it, from a subdirectory of the repository."""
+    (repo["root"] / "plots").mkdir(exist_ok=True)
+    result = subprocess.run([sys.executable, "-m", "scripts.compare", repo["base"][:10], "slow-exp", "--only-changed",
+                             "--repo", "plots"], cwd=repo["root"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(fx.REPO)})
+    assert result.returncode == 1, result.stderr
+    assert f"base: {repo['base'][:7]} " in result.stdout and f"head: slow-exp ({repo['slower'][:7]})" in result.stdout
+    assert len(rows(result.stdout)) == 2
+
+
+def test_fingerprint_keys():
+    env = fx.environment("keras3_jax", 0, synthetic=True, gpu=True, jit_effective=True, deterministic=False)
+    assert compare.fingerprint(env) == {
+        "CPU model": fx.CPU, "device": "gpu", "GPU model and driver": f"{fx.GPU} (driver 550.54)",
+        "lock file SHA-256": fx.LOCK_SHA256, "deterministic": "False", "jit_compile (effective)": "True"}
+    assert compare.fingerprint({})["lock file SHA-256"] == "unknown"

@@ -1,0 +1,103 @@
+"""`python -m scripts.compare` end to end: the real dvc.yaml, CLI and stages in a temporary git repository.
+
+Three results on the same machine, each from `dvc repro`/`dvc exp run` with repeats: 3:
+  base      keras3_torch, batch 128 (committed)
+  slower    the same at batch 8: the same images in 16x more steps, several times slower (committed)
+  rerun     the base's configuration again, as a DVC experiment: an identical re-run
+compare(base, slower) must mark the steady figures `+` and exit 1; compare(base, rerun) must find
+nothing significant and exit 0. Run with `-s` to see both tables (the README shows them).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kerasbench.params import Params
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+FRAMEWORK = "keras3_torch"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif("repeats" not in Params.model_fields or "repeat:" not in (ROOT / "dvc.yaml").read_text(),
+                       reason="needs the `repeats` param and the `repeat` stage (issue 10)"),
+]
+
+
+def sh(repo: Path, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    env.pop("PYTHONPATH", None)  # stages and scripts come from the repository itself
+    result = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=1800)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
+                             f"{result.stderr[-3000:]}")
+    return result
+
+
+def set_params(repo: Path, **train) -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"].update(source="synthetic", md5=None, synthetic={"train": 2000, "test": 500})
+    params["frameworks"] = [FRAMEWORK]
+    params["repeats"] = 3
+    params["train"].update(epochs=4, **train)
+    params["evaluate"]["repeats"] = 8
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> dict:
+    repo = tmp_path_factory.mktemp("compare-pipeline")
+    for name in ("stages", "kerasbench", "scripts"):
+        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", ".gitignore", ".dvcignore", "requirements.lock"):
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, repo / name)
+    sh(repo, "git", "init", "-q", "-b", "main")
+    sh(repo, "dvc", "init", "-q")
+    shas = {}
+    for name, batch in (("base", 128), ("slower", 8)):
+        set_params(repo, batch_size=batch)
+        sh(repo, "dvc", "repro")
+        sh(repo, "git", "add", "-A")
+        sh(repo, "git", "commit", "-qm", f"{name}: batch {batch}")
+        shas[name] = sh(repo, "git", "rev-parse", "HEAD").stdout.strip()
+    sh(repo, "dvc", "exp", "run", "-n", "rerun", "-S", "train.batch_size=128")
+    return {"root": repo, **shas}
+
+
+def compare(repo: dict, *args: str) -> subprocess.CompletedProcess:
+    result = sh(repo["root"], sys.executable, "-m", "scripts.compare", *args, check=False)
+    print(f"\n$ python -m scripts.compare {' '.join(args)}\n{result.stdout}{result.stderr}(exit {result.returncode})")
+    return result
+
+
+def marks(table: str) -> dict[str, str]:
+    return {cells[2]: cells[0] for line in table.splitlines()[2:] if line.startswith("|")
+            for cells in [[c.strip() for c in line.strip("|").split("|")]]}
+
+
+def test_a_much_smaller_batch_is_a_significant_regression(repo):
+    result = compare(repo, repo["base"], repo["slower"])
+    assert result.returncode == 1, result.stderr
+    found = marks(result.stdout)
+    assert found["steady epoch (s)"] == "+" and found["steady training (images/s)"] == "+"
+    ratio = float(re.search(r"\| steady epoch \(s\) .*\| +([0-9.]+) \|$", result.stdout, re.MULTILINE).group(1))
+    assert ratio > 2
+    assert "(n=9)" in result.stdout    # 3 training processes x 3 steady epochs
+
+
+def test_an_identical_rerun_is_not_significant(repo):
+    result = compare(repo, repo["base"], "rerun")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert set(marks(result.stdout).values()) == {"~"}   # nothing significant beyond the factor, either way
+    assert "No significant regression." in result.stdout

@@ -1,0 +1,151 @@
+"""kerasbench/stats.py on generated samples whose answer is known."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from kerasbench import stats
+
+
+def lognormal(rng: np.random.Generator, n: int, median: float, sigma: float = 0.1) -> np.ndarray:
+    """Timing-like samples: positive, right-skewed, with a known median."""
+    return median * np.exp(rng.normal(0.0, sigma, n))
+
+
+# ---------------------------------------------------------------- one sample set
+
+def test_summary_of_known_samples():
+    s = stats.summarize([5.0, 1.0, 4.0, 2.0, 3.0, math.nan])
+    assert s.n == 5 and s.median == 3.0 and (s.min, s.max) == (1.0, 5.0)
+    assert (s.q_low, s.q_high) == pytest.approx((1.8, 4.2))  # linear interpolation, numpy's default
+    # five samples cannot give a 99% interval: min–max, covering 1 - 2 / 2**5 of the time
+    assert (s.ci_low, s.ci_high) == (1.0, 5.0)
+    assert s.ci_level == pytest.approx(1 - 2 / 32) and not s.ci_complete
+    assert s.err == 2.0
+
+
+def test_empty_summary_is_all_nan():
+    s = stats.summarize([math.nan])
+    assert s.n == 0 and math.isnan(s.median) and math.isnan(s.ci_low) and not s.ci_complete
+
+
+@pytest.mark.parametrize("n", [8, 9, 10, 13, 20, 27, 45, 100])
+def test_median_ci_matches_scipy_quantile_test(n):
+    """scipy's exact quantile test inverts to the same order-statistic interval."""
+    x = np.random.default_rng(n).exponential(2.0, n)
+    low, high, coverage = stats.median_ci(x)
+    expected = sps.quantile_test(x, q=np.median(x), p=0.5).confidence_interval(0.99)
+    assert (low, high) == (expected.low, expected.high)
+    assert 0.99 <= coverage < 1.0
+
+
+def test_eight_samples_is_the_smallest_99_percent_interval():
+    assert not stats.summarize(range(7)).ci_complete
+    s = stats.summarize(range(8))
+    assert s.ci_complete and (s.ci_low, s.ci_high) == (0, 7) and s.ci_level == pytest.approx(1 - 2 / 256)
+
+
+@pytest.mark.parametrize("n, draw, true_median", [
+    (10, lambda rng, n: rng.normal(5.0, 1.0, n), 5.0),
+    (25, lambda rng, n: rng.exponential(1.0, n), math.log(2)),
+    (60, lambda rng, n: lognormal(rng, n, 3.0, 0.5), 3.0),
+])
+def test_ci_covers_the_true_median_at_least_99_percent(n, draw, true_median):
+    rng = np.random.default_rng(12345)
+    trials = 4000
+    hits = 0
+    for _ in range(trials):
+        low, high, _ = stats.median_ci(draw(rng, n))
+        hits += low <= true_median <= high
+    # exact intervals are conservative: coverage >= 99% (binomial noise of 4,000 trials: ~0.16%)
+    assert hits / trials >= 0.985
+    # ... but not trivially so: they do miss now and then (a min-max interval would almost never miss at n = 60)
+    assert hits < trials or n == 10
+
+
+def test_ci_narrows_as_samples_grow():
+    rng = np.random.default_rng(0)
+    widths = [stats.summarize(lognormal(rng, n, 10.0)).err for n in (10, 40, 160, 640)]
+    assert widths == sorted(widths, reverse=True)
+    assert widths[-1] < 0.25 * widths[0]
+
+
+# ---------------------------------------------------------------- significance
+
+def test_min_p_value_of_the_exact_test():
+    assert stats.min_p_value(8, 8) == pytest.approx(2 / 12870)
+    assert stats.min_p_value(6, 6) > stats.P_THRESHOLD > stats.min_p_value(7, 6)
+    assert stats.min_p_value(0, 10) == 1.0
+
+
+def test_equal_distributions_are_not_significant_in_99_of_100_trials():
+    rng = np.random.default_rng(2024)
+    marks = [stats.compare(lognormal(rng, n, 10.0, 0.2), lognormal(rng, n, 10.0, 0.2)).mark
+             for n in (8, 10, 20, 30, 50) for _ in range(20)]
+    assert len(marks) == 100 and marks.count("~") >= 99
+
+
+def test_equal_distributions_without_the_factor_are_rarely_significant():
+    """The test alone, factor 1.0: false positives at about the p threshold, not more."""
+    rng = np.random.default_rng(7)
+    significant = sum(stats.significance(rng.normal(0, 1, 30), rng.normal(0, 1, 30)).significant
+                      for _ in range(1000))
+    assert significant <= 8   # expected 2 of 1,000 at p < 0.002
+
+
+@pytest.mark.parametrize("better, mark", [("lower", "+"), ("higher", "-")])
+def test_a_one_and_a_half_shift_with_8_samples_is_found_every_time(better, mark):
+    rng = np.random.default_rng(99)
+    for _ in range(100):
+        base, head = lognormal(rng, 8, 10.0), lognormal(rng, 8, 15.0)
+        result = stats.compare(base, head, better=better)
+        assert result.mark == mark, result
+        assert result.ratio == pytest.approx(1.5, rel=0.2)
+        assert result.test.p_value < stats.P_THRESHOLD
+
+
+def test_direction_decides_worse_and_better():
+    base, head = [10.0 + i / 10 for i in range(10)], [20.0 + i / 10 for i in range(10)]
+    slower = stats.compare(base, head, better="lower")     # time doubled: worse
+    faster = stats.compare(head, base, better="lower")     # time halved: better
+    more = stats.compare(base, head, better="higher")      # throughput doubled: better
+    assert (slower.mark, faster.mark, more.mark) == ("+", "-", "-")
+    assert slower.regression and not faster.regression
+    assert slower.ratio == pytest.approx(20.45 / 10.45)
+    assert stats.improvement(slower.ratio, "lower") == pytest.approx(10.45 / 20.45)
+
+
+def test_a_significant_change_within_the_factor_is_not_a_change():
+    base = np.linspace(10.0, 10.1, 30)
+    head = base * 1.05
+    result = stats.compare(base, head, factor=1.10)
+    assert result.significant and result.mark == "~"
+    assert stats.compare(base, head, factor=1.02).mark == "+"
+
+
+def test_too_few_samples_are_never_significant():
+    result = stats.compare([1.0, 1.1, 1.2], [10.0, 11.0, 12.0])
+    assert result.mark == "~" and not result.significant and result.test.p_value is None
+    assert "too few samples (n = 3, 3)" in result.test.reason
+
+
+def test_failing_and_incomparable():
+    assert stats.compare([1.0, 2.0], [math.nan]).mark == "!"
+    assert stats.compare([1.0, 2.0], []).regression
+    assert stats.compare([], [1.0]).mark == "x"
+    assert stats.compare([1.0] * 10, [5.0] * 10, comparable=False).mark == "x"
+
+
+def test_identical_constant_samples_are_not_significant():
+    result = stats.compare([2.0] * 10, [2.0] * 10)
+    assert result.mark == "~" and result.ratio == 1.0 and not result.significant
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="better"):
+        stats.compare([1.0], [1.0], better="faster")
+    with pytest.raises(ValueError, match="factor"):
+        stats.compare([1.0], [1.0], factor=0.9)

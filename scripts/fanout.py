@@ -159,7 +159,7 @@ def collect_cmd(args) -> int:
     print(f"pulled {len(ready)} of {len(grid.cells)} experiment(s) from origin (commit {commit[:12]})")
     for c in missing:
         print(f"not collected: cell {c.index} {c.name} (not pushed; see status)")
-    out = args.out or states.folder(root, grid) / "report"
+    out = args.out.resolve() if args.out else states.folder(root, grid) / "report"
     for line in collect.reports(root, grid, commit, ready, out):
         print(line)
     print()

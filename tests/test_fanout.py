@@ -3,8 +3,10 @@ against a local origin), cell states, the Kubernetes manifest, and the command l
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -212,6 +214,29 @@ def test_a_failing_step_ends_with_a_failed_marker_and_no_scratch_left(tmp_path):
     assert not list(tmp_path.glob("kerasbench-fanout.*"))
     assert run_task(text, {"SLURM_ARRAY_TASK_ID": "0", "SLURM_RESTART_COUNT": "2"}, tmp_path).stdout.count(
         "requeued more than once") == 1
+
+
+def test_sigterm_leaves_a_marker_and_no_scratch(tmp_path):
+    """Slurm signals every process of a task before it cancels or requeues it."""
+    origin, commit = _bare_origin(tmp_path, with_experiment=None)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "dvc").write_text("#!/bin/sh\necho 'fake dvc running'\nexec sleep 60\n")
+    (fake / "dvc").chmod(0o755)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    text = slurm.script("t", Path("grids/t.yaml"), str(origin), commit, CELLS, tmp_path, str(fake))
+    proc = subprocess.Popen(["bash", "-c", text], env={**os.environ, **GIT_ENV, "SLURM_ARRAY_TASK_ID": "2",
+                                                       "FANOUT_SCRATCH": str(scratch)},
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not list(scratch.glob("*/repo/f")) and time.monotonic() < deadline:   # cloned and checked out
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert "fanout: stopped by SIGTERM" in out and task.last_attempt(out)[1]["rc"] == "143", out
+    assert list(scratch.iterdir()) == []
 
 
 def test_last_attempt_of_a_requeued_log():

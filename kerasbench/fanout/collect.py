@@ -95,6 +95,7 @@ def reports(root: Path, grid: Grid, commit: str, cells: list[Cell], out: Path) -
             continue
         kept = [r for r in runs if r[0] in union["frameworks"]]
         path = combined_report({**params, **union}, kept, root, out_dir)
+        path = path.relative_to(root) if path.is_relative_to(root) else path
         lines.append(f"{label}: {len(union['frameworks'])} contender(s) x {len(union['seeds'])} seed(s) "
                      f"({', '.join(union['frameworks'])}; seeds {', '.join(map(str, union['seeds']))}) -> {path}")
     return lines

@@ -43,6 +43,8 @@ finish() {{  # finish STATUS RC: the exit marker `status` reads, then clean up t
   exit "$2"
 }}
 step() {{ echo "fanout: \$ $*"; "$@" || finish failed $?; }}
+# Slurm sends SIGTERM before it cancels, requeues or times out a task: leave no scratch behind.
+trap 'echo "fanout: stopped by SIGTERM (cancelled, requeued or out of time)"; finish failed 143' TERM
 
 echo "fanout: start cell=$INDEX name=$NAME attempt=$ATTEMPT host=$(hostname) commit=$COMMIT at=$(date -u +%FT%TZ)"
 if [ "$ATTEMPT" -gt 1 ]; then echo "fanout: requeued more than once, giving up"; finish failed 1; fi

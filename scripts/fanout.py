@@ -57,6 +57,10 @@ def _prepare(args) -> tuple[Path, grids.Grid, str, str, list[grids.Cell]]:
     elif not args.image:
         raise FanoutError("--engine kubernetes needs --image (the project's container image, e.g. "
                           "registry.example.org/kerasbench:1.0)", 2)
+    elif args.apply:
+        kubernetes.require()
+    if args.container_exec is not None and (not args.container_exec.strip() or "\n" in args.container_exec):
+        raise FanoutError("--container-exec: expected one line, e.g. 'apptainer exec --nv /shared/kerasbench.sif'", 2)
     if args.gpus_per_task is not None and args.gpus_per_task < 1:
         raise FanoutError(f"--gpus-per-task {args.gpus_per_task}: expected 1 or more", 2)
     repo.check_committed(root)
@@ -103,7 +107,7 @@ def submit(args) -> int:
     script = folder / "job.sh"
     files.write_text(script, slurm.script(grid.name, grid.path, origin, commit, todo, log_dir,
                                           str(Path(sys.executable).parent), args.partition,
-                                          args.gpus_per_task, args.time))
+                                          args.gpus_per_task, args.time, args.container_exec))
     job = slurm.submit(script, root)
     logs = {c.index: str((log_dir / f"cell-{c.index}.log").relative_to(root)) for c in todo}
     states.record(root, grid, commit, "slurm", job, todo, logs)
@@ -181,6 +185,9 @@ def parser() -> argparse.ArgumentParser:
     submit_p.add_argument("--gpus-per-task", type=int, help="GPUs per cell (Slurm --gpus-per-task; "
                                                                "Kubernetes nvidia.com/gpu)")
     submit_p.add_argument("--time", help="Slurm time limit per task, HH:MM:SS")
+    submit_p.add_argument("--container-exec", metavar="CMD",
+                          help="Slurm: run the dvc steps through this prefix, e.g. 'apptainer exec --nv "
+                               "/shared/kerasbench.sif' (docs/cluster.md; untested here)")
     submit_p.add_argument("--wait", action="store_true", help="Slurm: wait for the job; exit 1 if a cell failed")
     submit_p.add_argument("--poll-s", type=float, default=5.0, help="seconds between queue checks with --wait")
     submit_p.add_argument("--image", help="Kubernetes: the project's container image")

@@ -3,6 +3,7 @@ against a local origin), cell states, the Kubernetes manifest, and the command l
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -160,6 +161,10 @@ def test_slurm_script_is_one_array_job_with_requeue(tmp_path):
                  "export PATH=/opt/venv/bin:\"$PATH\"", "  2) NAME=t-seeds=2; SETS=(-S 'seeds=[2]') ;;"):
         assert line in text.splitlines(), line
     assert subprocess.run(["bash", "-n"], input=text, text=True).returncode == 0
+    boxed = slurm.script("t", Path("grids/t.yaml"), "/srv/origin.git", "ab" + "c" * 38, CELLS, tmp_path,
+                         "/opt/venv/bin", container="apptainer exec --nv /shared/k.sif")
+    assert 'step apptainer exec --nv /shared/k.sif dvc exp run --pull -n "$NAME" "${SETS[@]}"' in boxed
+    assert "/opt/venv/bin" not in boxed                  # python and dvc come from the image
 
 
 @pytest.mark.parametrize("value", ["1:00:00", "90", "2-00:00:00", "10:00"])
@@ -265,7 +270,8 @@ def test_cell_states_from_origin_queue_and_logs(tmp_path):
     assert "ended without an exit marker" in states[4].detail[0]
     assert states[1].job == "7_1"
     table = state.table(states)
-    assert "        | boom" in table and table.splitlines()[-1] == "1 done, 1 pending, 1 running, 2 failed, 1 not submitted"
+    assert "        | boom" in table
+    assert table.splitlines()[-1] == "1 done, 1 pending, 1 running, 2 failed, 1 not submitted"
 
 
 def test_report_keeps_the_contenders_complete_over_seeds():
@@ -289,7 +295,8 @@ def test_kubernetes_manifest_is_a_valid_indexed_job(tmp_path):
     container = spec["template"]["spec"]["containers"][0]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 2
     assert container["envFrom"] == [{"secretRef": {"name": "kerasbench-dvc"}}]
-    assert spec["template"]["spec"]["volumes"][1] == {"name": "git-credentials", "secret": {"secretName": "kerasbench-git"}}
+    assert spec["template"]["spec"]["volumes"][1] == {"name": "git-credentials",
+                                                      "secret": {"secretName": "kerasbench-git"}}
     assert loaded["metadata"]["name"] == "fanout-batch-sweep-abccccc"
     assert "TODO=(0 2)" in container["args"][-1] and "|" in path.read_text()   # the script stays a readable block
 
@@ -349,13 +356,18 @@ def test_submit_refuses_bad_options_before_anything_else(project, capsys):
     assert "--time 1h: expected HH:MM:SS" in capsys.readouterr().err
     assert fanout.main(["submit", "grids/g.yaml", "--engine", "kubernetes"]) == 2
     assert "needs --image" in capsys.readouterr().err
+    if shutil.which("kubectl") is None:
+        assert fanout.main(["submit", "grids/g.yaml", "--engine", "kubernetes", "--image", "i", "--apply"]) == 2
+        assert "--apply: kubectl not found" in capsys.readouterr().err
+    assert git(project, "ls-remote", "origin") == ""
     git(project, "remote", "remove", "origin")
     assert fanout.main(["submit", "grids/g.yaml", "--engine", "kubernetes", "--image", "img"]) == 2
     assert "no git remote 'origin'" in capsys.readouterr().err
 
 
 def test_submit_refuses_a_relative_dvc_remote(project, capsys):
-    subprocess.run([sys.executable, "-m", "dvc", "remote", "modify", "store", "url", "../store"], cwd=project, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "remote", "modify", "store", "url", "../store"],
+                   cwd=project, check=True)
     git(project, "commit", "-qam", "relative remote")
     assert fanout.main(["submit", "grids/g.yaml", "--engine", "kubernetes", "--image", "img"]) == 2
     assert "DVC remote 'store' is the relative path" in capsys.readouterr().err

@@ -37,7 +37,8 @@ def manifest(grid_name: str, grid_path: Path, origin: str, commit: str, cells: l
     script = task.script(
         [f"# kerasbench fan-out of {grid_path}, grid {grid_name}, commit {commit}: one completion index per cell."],
         origin, commit, cells,
-        f'TODO=({todo})  # completion index -> cell index\nINDEX="${{TODO[${{JOB_COMPLETION_INDEX:?not an Indexed Job}}]}}"',
+        f"TODO=({todo})  # completion index -> cell index\n"
+        'INDEX="${TODO[${JOB_COMPLETION_INDEX:?not an Indexed Job}]}"',
         bin_dir=None)
     container = {
         "name": "cell",
@@ -93,8 +94,11 @@ def write(path: Path, doc: dict) -> None:
     files.write_text(path, yaml.dump(doc, Dumper=dumper, sort_keys=False, width=120))
 
 
-def apply(path: Path) -> str:
+def require() -> None:
     if shutil.which("kubectl") is None:
-        raise FanoutError("kubectl not found: install it, or apply the manifest elsewhere: "
-                          f"kubectl apply -f {path}", 2)
+        raise FanoutError("--apply: kubectl not found; install it, or leave out --apply and run "
+                          "kubectl apply -f on the written manifest elsewhere", 2)
+
+
+def apply(path: Path) -> str:
     return run("kubectl", "apply", "-f", str(path)).stdout.strip()

@@ -58,8 +58,8 @@ cd "$WORK/repo" || finish failed 1
 step git checkout --quiet --detach "$COMMIT"
 git config user.email >/dev/null || git config user.email "fanout@kerasbench.invalid"
 git config user.name >/dev/null || git config user.name "kerasbench fan-out"
-step dvc exp run --pull -n "$NAME" "${{SETS[@]}}"
-step dvc exp push origin "$NAME"
+step {container}dvc exp run --pull -n "$NAME" "${{SETS[@]}}"
+step {container}dvc exp push origin "$NAME"
 finish done 0
 '''
 
@@ -70,14 +70,19 @@ def _case(cell: Cell) -> str:
 
 
 def script(header: Iterable[str], origin: str, commit: str, cells: Iterable[Cell],
-           index_lines: str, bin_dir: str | None) -> str:
+           index_lines: str, bin_dir: str | None, container: str | None = None) -> str:
     """The task script: `header` (engine directives and comments), then the common body.
 
     `index_lines` sets INDEX (the cell's index in the grid); `bin_dir`, if given, is put first on
-    PATH (the project's venv: stage commands call `python`, tasks call `dvc`)."""
+    PATH (the project's venv: stage commands call `python`, tasks call `dvc`). `container`, if given,
+    is a command prefix that runs the dvc steps in a container (e.g. `apptainer exec --nv IMAGE`),
+    written into the script as is; python and dvc then come from the image."""
+    if container:
+        bin_dir = None
     path_line = f'export PATH={shlex.quote(bin_dir)}:"$PATH"' if bin_dir else "# python and dvc: from the image's PATH"
     body = _BODY.format(origin=shlex.quote(origin), commit=shlex.quote(commit), path_line=path_line,
-                        index_lines=index_lines, cases="\n".join(_case(c) for c in cells))
+                        index_lines=index_lines, cases="\n".join(_case(c) for c in cells),
+                        container=f"{container} " if container else "")
     return "#!/bin/bash\n" + "\n".join(header) + "\n" + body.lstrip("\n")
 
 

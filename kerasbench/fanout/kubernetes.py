@@ -1,0 +1,104 @@
+"""Kubernetes: the same task script as an Indexed Job (one completion index per cell to run).
+
+The pod runs the script with bash in the project's image (its entry point sets HOME, then runs
+the command). Git credentials come from a Secret holding a `.git-credentials` file (git's
+credential store format, https://USER:TOKEN@HOST), mounted read-only and named to git through
+GIT_CONFIG_* variables; the DVC remote's credentials (e.g. AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY) come from a second Secret as environment variables. Each index is
+retried once (backoffLimitPerIndex: 1), like Slurm's --requeue.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import yaml
+
+from kerasbench import files
+from kerasbench.fanout import task
+from kerasbench.fanout.grid import Cell
+from kerasbench.fanout.repo import FanoutError, run
+
+GIT_SECRET_DIR = "/var/run/secrets/kerasbench/git"
+
+
+def job_name(grid_name: str, commit: str) -> str:
+    """A valid Job name (DNS-1123 label, at most 63 characters; pods add a suffix)."""
+    slug = re.sub(r"[^a-z0-9-]", "-", grid_name.lower()).strip("-")
+    return f"fanout-{slug[:40].rstrip('-')}-{commit[:7]}"
+
+
+def manifest(grid_name: str, grid_path: Path, origin: str, commit: str, cells: list[Cell], image: str,
+             gpus: int | None = None, parallelism: int | None = None, git_secret: str = "kerasbench-git",
+             dvc_secret: str = "kerasbench-dvc") -> dict:
+    name = job_name(grid_name, commit)
+    todo = " ".join(str(c.index) for c in cells)
+    script = task.script(
+        [f"# kerasbench fan-out of {grid_path}, grid {grid_name}, commit {commit}: one completion index per cell."],
+        origin, commit, cells,
+        f"TODO=({todo})  # completion index -> cell index\n"
+        'INDEX="${TODO[${JOB_COMPLETION_INDEX:?not an Indexed Job}]}"',
+        bin_dir=None)
+    container = {
+        "name": "cell",
+        "image": image,
+        "args": ["bash", "-c", script],
+        "env": [{"name": "FANOUT_SCRATCH", "value": "/scratch"},
+                {"name": "GIT_CONFIG_COUNT", "value": "1"},
+                {"name": "GIT_CONFIG_KEY_0", "value": "credential.helper"},
+                {"name": "GIT_CONFIG_VALUE_0", "value": f"store --file={GIT_SECRET_DIR}/.git-credentials"}],
+        "envFrom": [{"secretRef": {"name": dvc_secret}}],
+        "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"},
+                         {"name": "git-credentials", "mountPath": GIT_SECRET_DIR, "readOnly": True}],
+    }
+    if gpus:
+        container["resources"] = {"limits": {"nvidia.com/gpu": gpus}}
+    labels = {"app.kubernetes.io/name": "kerasbench", "app.kubernetes.io/component": "fanout",
+              "kerasbench/grid": re.sub(r"[^A-Za-z0-9_.-]", "_", grid_name)[:63]}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "completionMode": "Indexed",
+            "completions": len(cells),
+            "parallelism": parallelism or len(cells),
+            "backoffLimitPerIndex": 1,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [container],
+                    "volumes": [{"name": "scratch", "emptyDir": {}},
+                                {"name": "git-credentials", "secret": {"secretName": git_secret}}],
+                },
+            },
+        },
+    }
+
+
+class _Literal(str):
+    """A multi-line string written as a YAML block (|), so the script stays readable in the manifest."""
+
+
+def _literal(dumper: yaml.SafeDumper, value: _Literal):
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+
+
+def write(path: Path, doc: dict) -> None:
+    container = doc["spec"]["template"]["spec"]["containers"][0]
+    container["args"][-1] = _Literal(container["args"][-1])
+    dumper = type("Dumper", (yaml.SafeDumper,), {})
+    dumper.add_representer(_Literal, _literal)
+    files.write_text(path, yaml.dump(doc, Dumper=dumper, sort_keys=False, width=120))
+
+
+def require() -> None:
+    if shutil.which("kubectl") is None:
+        raise FanoutError("--apply: kubectl not found; install it, or leave out --apply and run "
+                          "kubectl apply -f on the written manifest elsewhere", 2)
+
+
+def apply(path: Path) -> str:
+    return run("kubectl", "apply", "-f", str(path)).stdout.strip()

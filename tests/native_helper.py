@@ -146,8 +146,9 @@ def cmd_jit(backend, mode):
         import torch
         original = module.LeNet5.forward
 
-        def spy(self, x):
-            seen.append(bool(torch.compiler.is_compiling()))
+        def spy(self, x):  # records eager calls only: a side effect while dynamo traces would be a guard
+            if not torch.compiler.is_compiling():
+                seen.append(False)
             return original(self, x)
         module.LeNet5.forward = spy
     elif backend == "jax":
@@ -170,7 +171,17 @@ def cmd_jit(backend, mode):
     x, y = data(96)  # three full batches per epoch
     started = time.perf_counter()
     t.fit(x, y, Hooks())
-    return {"describe": t.describe(), "traced": seen, "fit_s": time.perf_counter() - started}
+    fit_s = time.perf_counter() - started
+    # The framework's own record of compiled code: dynamo's graphs, a jitted step, a tf.function's XLA flag.
+    if backend == "torch":
+        import torch
+        compiled = {"wrapped": type(t.forward).__name__,
+                    "graphs": torch._dynamo.utils.counters["stats"]["unique_graphs"]}
+    elif backend == "jax":
+        compiled = {"wrapped": type(t.step).__name__, "lowerable": hasattr(t.step, "lower")}
+    else:
+        compiled = {"wrapped": type(t.step).__name__, "xla": getattr(t.step, "_jit_compile", None)}
+    return {"describe": t.describe(), "traced": seen, "compiled": compiled, "fit_s": fit_s}
 
 
 def cmd_precision(backend, policy):
@@ -184,6 +195,36 @@ def cmd_precision(backend, policy):
     observed = module.observe_dtypes(t, x[:8])  # each module: dtypes of an activation and of its weights
     return {"describe": t.describe(), "observed": observed, "loss": hooks.logs[0]["loss"],
             "predict_dtype": str(probs.dtype), "row_sums": np.abs(probs.sum(axis=1) - 1).max().item()}
+
+
+def cmd_overflow(backend):
+    """mixed_float16 with a loss scale so large that float16 gradients overflow: Keras' rule skips the
+    step (weights unchanged) and halves the scale; once it is small enough, steps update the weights."""
+    import numpy as np
+    module = native(backend)
+    t = trainer(module, precision="mixed_float16", epochs=1, batch_size=32)
+    x, y = data(32)
+    huge = 2.0**40
+    if backend == "torch":
+        import torch
+        t.scaler = torch.amp.GradScaler("cpu", init_scale=huge, growth_interval=2000)
+        scale = lambda: float(t.scaler.get_scale())  # noqa: E731
+    elif backend == "jax":
+        import jax.numpy as jnp
+        t.scale = (jnp.float32(huge), jnp.int32(0))
+        scale = lambda: float(t.scale[0])  # noqa: E731
+    else:
+        t.scale.assign(huge)
+        scale = lambda: float(t.scale.numpy())  # noqa: E731
+    before = t.get_weights()
+    t.fit(x, y, Hooks())
+    skipped = t.get_weights()
+    scale_after_skip = scale()
+    x, y = data(32 * 40)  # 40 steps: the scale halves until the gradients are finite, then the weights move
+    t.fit(x, y, Hooks())
+    return {"unchanged_after_overflow": all(np.array_equal(a, b) for a, b in zip(before, skipped)),
+            "scale_after_overflow": scale_after_skip, "initial": huge, "scale_after_finite": scale(),
+            "changed_after_finite": not all(np.array_equal(a, b) for a, b in zip(skipped, t.get_weights()))}
 
 
 def cmd_save(backend, directory):

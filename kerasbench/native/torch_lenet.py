@@ -129,7 +129,9 @@ class Trainer(common.NativeTrainer):
 
     def _train_batch(self, data, order, start, size):
         idx = order[start:start + size]
-        x, y = data[0][idx], data[1][idx]
+        self._step(data[0][idx], data[1][idx])
+
+    def _step(self, x, y):
         with self._autocast():
             probs = self.forward(x)
         loss = keras_loss(probs, y)
@@ -143,7 +145,7 @@ class Trainer(common.NativeTrainer):
         self.scaler.step(self.opt)
         self.scaler.update()
         with torch.no_grad():
-            self.metrics[0] += loss.detach() * size
+            self.metrics[0] += loss.detach() * len(y)
             self.metrics[1] += (probs.argmax(dim=1) == y).sum()
 
     def _read_metrics(self):

@@ -101,7 +101,8 @@ class NativeTrainer:
 
     def __init__(self, train_params, *, deterministic: bool, precision: str, jit: bool | None):
         if train_params.optimizer not in KERAS_OPTIMIZERS:
-            raise ValueError(f"optimizer '{train_params.optimizer}' not supported; known: {', '.join(KERAS_OPTIMIZERS)}")
+            raise ValueError(f"optimizer '{train_params.optimizer}' not supported; "
+                             f"known: {', '.join(KERAS_OPTIMIZERS)}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision '{precision}' not supported; known: {', '.join(PRECISIONS)}")
         self.train_params = train_params
@@ -110,7 +111,6 @@ class NativeTrainer:
         self.compute_dtype = PRECISIONS[precision]
         self.loss_scaling = precision == "mixed_float16"  # as Keras' compile does
         self.jit = self.DEFAULT_JIT if jit is None else bool(jit)
-        self.jit_requested = jit
         self.optimizer_options = {"learning_rate": train_params.learning_rate,
                                   **KERAS_OPTIMIZERS[train_params.optimizer]}
         self._shuffle_rng = np.random.default_rng(0)

@@ -72,6 +72,7 @@ class Trainer(common.NativeTrainer):
         return "tf.function graph" if self.graph else "eager (no tf.function)"
 
     def _build(self, weights):
+        self.device = "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
         self.dtype = tf.as_dtype(self.compute_dtype)
         self.model = LeNet5(weights)
         zeros = lambda: [tf.Variable(tf.zeros_like(w), trainable=False) for w in self.model.weights]  # noqa: E731
@@ -145,12 +146,12 @@ class Trainer(common.NativeTrainer):
                          tf.reduce_sum(tf.cast(tf.argmax(probs, axis=-1) == y, tf.float32))])
 
     def _put(self, x, y):
-        device = "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
-        with tf.device(device):
+        with tf.device(self.device):
             return tf.identity(x), (tf.identity(np.asarray(y, dtype=np.int64)) if y is not None else None)
 
     def _put_order(self, order):
-        return tf.constant(order, tf.int64)
+        with tf.device(self.device):  # beside the data: the step slices and gathers there
+            return tf.identity(order.astype(np.int64))
 
     def _reset_metrics(self):
         self.metrics.assign(tf.zeros(2))
@@ -194,4 +195,5 @@ class Trainer(common.NativeTrainer):
 def observe_dtypes(trainer, x) -> dict:
     """For the precision test: dtypes inside the model on the trainer's policy."""
     probs, logits = trainer.model(tf.constant(x), trainer.dtype)
-    return {"logits": logits.dtype.name, "probabilities": probs.dtype.name, "weights": trainer.model.weights[0].dtype.name}
+    return {"logits": logits.dtype.name, "probabilities": probs.dtype.name,
+            "weights": trainer.model.weights[0].dtype.name}

@@ -79,7 +79,6 @@ class Trainer(common.NativeTrainer):
     DEFAULT_JIT = False  # eager is PyTorch's default
 
     def _set_determinism(self, deterministic):
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if deterministic:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.deterministic = True
@@ -92,6 +91,7 @@ class Trainer(common.NativeTrainer):
         return "torch.compile (model; optimizer eager)" if self.jit else "eager"
 
     def _build(self, weights):
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.net = LeNet5().to(self.device)
         self.set_weights(weights)
         self.forward = torch.compile(self.net) if self.jit else self.net

@@ -230,3 +230,27 @@ def keras_forward(backend: str, model, x, batch_size: int, jit: bool):
             out = step(b)
         synchronize(backend, out)
     return run
+
+
+# ---- persistent compilation caches -----------------------------------------------------------
+
+def compile_cache_env(backend: str, directory: str) -> dict[str, str]:
+    """Variables (read at import) that point the backend's persistent compilation cache at `directory`."""
+    if backend == "jax":
+        return {"JAX_COMPILATION_CACHE_DIR": directory, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+                "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}  # LeNet compiles fast: cache everything
+    if backend == "tensorflow":
+        flags = os.environ.get("TF_XLA_FLAGS", "")
+        return {"TF_XLA_FLAGS": f"{flags} --tf_xla_persistent_cache_directory={directory}".strip()}
+    return {"TORCHINDUCTOR_CACHE_DIR": directory, "TORCHINDUCTOR_FX_GRAPH_CACHE": "1",
+            "TRITON_CACHE_DIR": os.path.join(directory, "triton")}
+
+
+def compile_cache_gap(backend: str, jit: bool) -> str | None:
+    """Why this backend keeps no persistent compilation cache with this jit setting (None: it does)."""
+    if jit:
+        return None
+    return {"jax": "eager JAX ops compile nothing to keep",
+            "tensorflow": "without XLA, tf.function graphs are traced anew in every process; TensorFlow "
+                          "keeps only XLA executables on disk",
+            "torch": "eager PyTorch compiles nothing to keep (only torch.compile has a cache)"}[backend]

@@ -45,9 +45,10 @@ class Trainer(Protocol):
     """What the train and evaluate stages need from a contender, Keras or native, after activate().
 
     fit() runs train.epochs epochs and drives the clock (measure.EpochClock): fit_begin(), then per
-    epoch epoch_begin(e), the epoch's batches (validation inside clock.untimed()), and once the
-    device has finished, epoch_end(e, logs) with the epoch's mean loss and accuracy; a True from
-    epoch_end stops training. Weights are exchanged in Keras' layout and order.
+    epoch epoch_begin(e), the epoch's batches, validation between validation_begin(e) and
+    validation_end(e), and once the device has finished, epoch_end(e, logs) with the epoch's mean
+    loss and accuracy; a True from epoch_end stops training. Weights are exchanged in Keras' layout
+    and order. Keras contenders: kerasbench/lenet.py; native ones: kerasbench/native/.
     """
     def build(self, seed: int) -> None: ...
     def count_params(self) -> int: ...
@@ -95,7 +96,21 @@ CONTENDERS = {c.name: c for c in (
               {"KERAS_BACKEND": "jax"}),
     Contender("keras3_torch", "keras", "torch", ("torch", "keras"),
               {"KERAS_BACKEND": "torch"}),
+    # The same LeNet-5 in each backend's own code, no Keras: what Keras costs (kerasbench/native/).
+    Contender("torch_native", "kerasbench.native.torch_lenet", "torch", ("torch",),
+              trainer="kerasbench.native.torch_lenet:Trainer"),
+    Contender("jax_native", "kerasbench.native.jax_lenet", "jax", ("jax", "jaxlib", "optax"),
+              trainer="kerasbench.native.jax_lenet:Trainer"),
+    Contender("tf_native", "kerasbench.native.tf_lenet", "tensorflow", ("tensorflow",),
+              trainer="kerasbench.native.tf_lenet:Trainer"),
 )}
+
+
+def keras_native_pairs() -> list[tuple[str, str, str]]:
+    """(backend, Keras 3 contender, native contender) for every backend that has both: what Keras costs."""
+    keras3 = {c.backend: c.name for c in CONTENDERS.values() if c.module == "keras"}
+    return [(c.backend, keras3[c.backend], c.name) for c in CONTENDERS.values()
+            if not c.is_keras and c.backend in keras3]
 
 
 def get(name: str) -> Contender:
@@ -125,14 +140,16 @@ def package_versions() -> dict[str, str | None]:
     return {dist: version_of(dist) for dist in RECORDED_PACKAGES}
 
 
-def activate(name: str, device: str = "auto", deterministic: bool = False) -> ModuleType:
+def activate(name: str, device: str = "auto", deterministic: bool = False,
+             compile_cache: str | None = None) -> ModuleType:
     """Select a contender for this stage and return its `keras` module (or its backend's module).
 
     Called first in a stage's main(). In the stage process it does not return: it re-runs the
     stage as a supervised child under the contender's interpreter and exits with the child's
     status. In the child it sets the environment, imports the framework and returns the module.
     `device` is auto, cpu or gpu; cpu hides GPUs from the framework. `deterministic` sets the
-    variables some backends read at import for deterministic kernels.
+    variables some backends read at import for deterministic kernels; `compile_cache` names the
+    folder of the backend's persistent compilation cache (None: the framework's default).
     """
     contender = get(name)
     if not supervise.is_child():
@@ -153,6 +170,8 @@ def activate(name: str, device: str = "auto", deterministic: bool = False) -> Mo
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     if deterministic:
         os.environ.update(backends.deterministic_env(contender.backend, on_cpu_only=device == "cpu"))
+    if compile_cache:
+        os.environ.update(backends.compile_cache_env(contender.backend, compile_cache))
     return importlib.import_module(contender.module)
 
 
@@ -176,7 +195,7 @@ class Started:
     context_s: float      # creating its context on the device and running one tiny op
 
 
-def start(name: str, device: str, deterministic: bool) -> Started:
+def start(name: str, device: str, deterministic: bool, compile_cache: str | None = None) -> Started:
     """activate(), then bring the backend to its starting point and check the device rule.
 
     Every backend reaches the same point here (context created, one op run) before any memory
@@ -184,7 +203,7 @@ def start(name: str, device: str, deterministic: bool) -> Started:
     """
     from kerasbench import devices
     started = time.perf_counter()
-    module = activate(name, device, deterministic)
+    module = activate(name, device, deterministic, compile_cache)
     import_s = time.perf_counter() - started
     started = time.perf_counter()
     backends.warm_up(get(name).backend)
@@ -203,6 +222,6 @@ def trainer(name: str, module: ModuleType, train, *, deterministic: bool) -> Tra
     where, cls = contender.trainer.split(":")
     factory = getattr(importlib.import_module(where), cls)
     if contender.is_keras:
-        return factory(module, contender.backend, train, deterministic=deterministic)
+        return factory(module, contender.backend, train, deterministic=deterministic, precision=train.precision)
     jit = None if train.jit_compile == "default" else bool(train.jit_compile)
-    return factory(train, deterministic=deterministic, precision="float32", jit=jit)
+    return factory(train, deterministic=deterministic, precision=train.precision, jit=jit)

@@ -68,8 +68,8 @@ class EpochClock:
     """The one timing method for every contender: wall time per training epoch.
 
     A trainer calls `fit_begin()` once, then per epoch `epoch_begin(e)` and `epoch_end(e, logs)`
-    after the epoch's device work is finished; work inside `untimed()` (validation) is not
-    counted. After the clock stops, `epoch_end` prints one line and runs `after_epoch(row)`
+    after the epoch's device work is finished; validation, between `validation_begin(e)` and
+    `validation_end(e)`, and any work inside `untimed()` is not counted. After the clock stops, `epoch_end` prints one line and runs `after_epoch(row)`
     (untimed, e.g. a test-set check), whose True asks the trainer to stop training.
     """
 
@@ -85,6 +85,12 @@ class EpochClock:
     def epoch_begin(self, epoch: int) -> None:
         self._excluded = 0.0
         self._begin = time.perf_counter()
+
+    def validation_begin(self, epoch: int) -> None:
+        self._validation_begin = time.perf_counter()
+
+    def validation_end(self, epoch: int) -> None:
+        self._excluded += time.perf_counter() - self._validation_begin
 
     @contextlib.contextmanager
     def untimed(self):

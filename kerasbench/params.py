@@ -18,7 +18,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-FRAMEWORKS = ("tf_keras", "keras_core", "keras3_tensorflow", "keras3_jax", "keras3_torch")
+FRAMEWORKS = ("tf_keras", "keras_core", "keras3_tensorflow", "keras3_jax", "keras3_torch",
+              "torch_native", "jax_native", "tf_native")
 SYNTHETIC = "synthetic"
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 
@@ -78,6 +79,9 @@ class Train(_Strict):
     shuffle: bool
     jit_compile: Literal["default", True, False]
     deterministic: bool
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"]
+    target_accuracy: Optional[Annotated[float, Field(gt=0, le=1)]]
+    compile_cache: Literal["off", "cold", "warm"]
 
 
 class Evaluate(_Strict):

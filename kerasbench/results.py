@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
-import yaml
+from ruamel.yaml.error import YAMLError
+
+from kerasbench.params import read_yaml
 
 WORKSPACE = "workspace"
 
@@ -151,7 +153,7 @@ def read_params(tree: Tree) -> dict:
     if text is None:
         return {}
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as err:
+        doc = read_yaml(text)
+    except YAMLError as err:
         raise ResultsError(f"params.yaml at {tree.label}: not valid YAML ({str(err).splitlines()[0]})") from None
     return doc if isinstance(doc, dict) else {}

@@ -154,6 +154,13 @@ FIGURES: dict[str, Figure] = {
     "build_increase_mib": Figure("memory increase at build", "MiB", "lower", per_run("memory.build_increase_mib")),
     "fit_increase_mib": Figure("memory increase during fit", "MiB", "lower", per_run("memory.fit_increase_mib")),
     "gpu_peak_mib": Figure("GPU peak", "MiB", "lower", per_run("memory.gpu_peak_mib")),
+    # With train.target_accuracy (a run that never reached it is a NaN sample).
+    "seconds_to_target": Figure("time to target accuracy", "s", "lower", per_run("target.seconds_to_target")),
+    # With train.compile_cache: the first epoch with the backend's persistent cache empty and filled.
+    "cold_first_epoch_s": Figure("first epoch, cold compile cache", "s", "lower",
+                                 per_run("compile_cache.cold_first_epoch_s")),
+    "warm_first_epoch_s": Figure("first epoch, warm compile cache", "s", "lower",
+                                 per_run("compile_cache.warm_first_epoch_s")),
 }
 
 

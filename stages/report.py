@@ -36,7 +36,8 @@ def render(p: Params, results: load.Results) -> tuple[str, dict[str, bytes], dic
                                          any(timing[fw]["gpu_peak_mib"].n for fw in frameworks)),
             "training_curves.png": figures.training_curves(results.timed, frameworks),
             "confusion_matrices.png": figures.confusion(results.runs, frameworks, markdown.class_order(results.runs))}
-    text = markdown.render(p, results, timing, quality, pairs)
+    costs = numbers.keras_costs(results.samples, frameworks)
+    text = markdown.render(p, results, timing, quality, pairs, costs=costs)
     return text, pngs, numbers.summary_json(results, timing, quality)
 
 

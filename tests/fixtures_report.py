@@ -22,8 +22,10 @@ from kerasbench.params import Params
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 BACKEND = {"tf_keras": "tensorflow", "keras_core": "tensorflow", "keras3_tensorflow": "tensorflow",
-           "keras3_jax": "jax", "keras3_torch": "torch"}
-MODULE = {"tf_keras": ("tf_keras", "2.21.0"), "keras_core": ("keras_core", "0.1.7")}
+           "keras3_jax": "jax", "keras3_torch": "torch", "torch_native": "torch", "jax_native": "jax",
+           "tf_native": "tensorflow"}
+MODULE = {"tf_keras": ("tf_keras", "2.21.0"), "keras_core": ("keras_core", "0.1.7"),
+          "torch_native": (None, None), "jax_native": (None, None), "tf_native": (None, None)}
 PEAK_SOURCE = {"tensorflow": "tensorflow_allocator_peak", "jax": "jax_peak_bytes_in_use",
                "torch": "torch_max_memory_allocated"}
 SHA256 = "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"
@@ -80,6 +82,7 @@ def train_metrics(index: int, seed: int, times: list[float], *, synthetic: bool,
                    "fit_increase_mib": 1000.0 + 100 * index + 20 * seed,
                    "gpu_peak_mib": 900.0 + 50 * index if gpu else None},
         "final": {"loss": 1.1 - 0.02 * index, "accuracy": 0.61 + 0.01 * index},
+        "target": None, "compile_cache": None,
     }
 
 
@@ -103,6 +106,7 @@ def environment(framework: str, seed: int, *, synthetic: bool, gpu: bool, jit_ef
         "threads": {"tf_intra_op": 2 if tf else None, "tf_inter_op": 2 if tf else None,
                     "torch": 2 if backend == "torch" else None, "OMP_NUM_THREADS": None, "MKL_NUM_THREADS": None},
         "gpu_peak_source": PEAK_SOURCE[backend] if gpu else None,
+        "compile_cache": {"mode": "off", "directory": None, "kept_by_backend": True, "why_not": None},
         "lock_sha256": LOCK_SHA256,
         "data": {"source": "synthetic" if synthetic else "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
                  "md5": MD5, "sha256": SHA256, "synthetic": synthetic},

@@ -139,7 +139,7 @@ def test_fingerprint_is_cheap_stable_and_framework_free(tmp_path):
 
 
 def test_fingerprint_changes_only_for_the_contender_whose_environment_changed(tmp_path):
-    """keras3_jax under an interpreter without jax: only its file differs."""
+    """The JAX contenders under an interpreter without jax: only their files differ."""
     site = Path(next(p for p in sys.path if p.endswith("site-packages")))
     filtered = tmp_path / "site"
     filtered.mkdir()
@@ -151,7 +151,9 @@ def test_fingerprint_changes_only_for_the_contender_whose_environment_changed(tm
     (next(venv.glob("lib/python*/site-packages")) / "filtered.pth").write_text(f"{filtered}\n")
     before = fingerprint(tmp_path / "before")
     after = fingerprint(tmp_path / "after", env={"KERASBENCH_PYTHON_JAX": str(venv / "bin" / "python")})
-    assert [name for name in before if before[name] != after[name]] == ["keras3_jax.json"]
+    jax = sorted(f"{c.name}.json" for c in contenders.CONTENDERS.values() if c.backend == "jax")
+    assert jax == ["jax_native.json", "keras3_jax.json"]
+    assert [name for name in before if before[name] != after[name]] == jax
     assert json.loads(after["keras3_jax.json"])["packages"]["jax"] is None
     gpu_host = fingerprint(tmp_path / "gpu", env={"CUDA_VISIBLE_DEVICES": "0"})
     assert all(gpu_host[name] != before[name] for name in before)  # what every contender sees changed

@@ -100,12 +100,12 @@ def test_unknown_key_is_one_line_naming_it():
 
 def test_keys_come_from_the_repositorys_params_yaml():
     params = yaml.safe_load(PARAMS)
-    params["train"]["precision"] = "float32"        # a key this repository's params.yaml does not have yet
+    params["train"]["momentum"] = 0.9               # a key in this params.yaml that params.py does not know
     text = yaml.safe_dump(params)
-    raw = {"name": "x", "params": {"train.precision": ["float32", "mixed_float16"]}}
-    with pytest.raises(GridError) as err:              # the key is known; params.py then judges the values
+    raw = {"name": "x", "params": {"train.momentum": [0.9, 0.99]}}
+    with pytest.raises(GridError) as err:              # the grid accepts the key; params.py then judges the file
         grid.parse(raw, Path("grids/x.yaml"), text)
-    assert "unknown params.yaml key" not in str(err.value) and "train.precision" in str(err.value)
+    assert "unknown params.yaml key" not in str(err.value) and "unknown key 'train.momentum'" in str(err.value)
 
 
 def test_every_cell_is_validated_as_a_stage_would_read_it():

@@ -204,7 +204,7 @@ def test_collect_brings_back_all_four_experiments(repo, env):
         assert re.fullmatch(r"0\.\d+", cells[f"{fw}.test_accuracy.median"]), row
     report = (repo / ".fanout/tiny/report/report.md").read_text()
     assert "| keras3_jax " in report and "| keras3_torch " in report
-    assert "0, 1 (2 run(s) per contender)" in report and "median (min–max) over the seeds" in report
+    assert "0, 1 (2 per contender)" in report and "median (min–max) over the seeds" in report
     assert re.search(r"\| keras3_torch +\|.*\(\d+(\.\d+)?–\d+(\.\d+)?\)", report)   # a min–max spread
     assert sh(repo, env, "git", "status", "--porcelain").stdout == ""
     assert list(Path(env["FANOUT_SCRATCH"]).iterdir()) == []   # every task removed its scratch clone

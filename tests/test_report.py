@@ -163,6 +163,52 @@ def test_repeats_give_real_intervals_and_significant_pairs(tmp_path, monkeypatch
     assert s["ci_low"] < s["median"] < s["ci_high"]
 
 
+def test_what_keras_costs_time_to_target_and_compile_cache(tmp_path, monkeypatch):
+    """keras3_torch at 1.5x torch_native's pace; keras3_jax with a warm JAX cache; a target reached 3 of 4 times."""
+    pair = ["keras3_torch", "torch_native"]
+    for fw, slow in (("keras3_torch", 1.5), ("torch_native", 1.0)):
+        fx.write_run(tmp_path, fw, 0, index=0, slow=slow, repeats=4, epochs=5,
+                     train={"target": {"accuracy": 0.5, "reached": 1, "epochs_to_target": 3,
+                                       "seconds_to_target": 40.0 * slow}})
+    # one rerun of torch_native never reached the target
+    rerun = tmp_path / "metrics/repeats/torch_native-0-r2.json"
+    doc = json.loads(rerun.read_text())
+    doc["target"] = {"accuracy": 0.5, "reached": 0, "epochs_to_target": None, "seconds_to_target": None}
+    rerun.write_text(json.dumps(doc))
+    fx.write_params(tmp_path, pair, [0], repeats=4, target_accuracy=0.5)
+    text, summary = run_report(tmp_path, monkeypatch)
+
+    costs = section(text, "What Keras costs")
+    row = table_row(text, "What Keras costs", "torch")
+    assert row["Keras 3"] == "keras3_torch" and row["native"] == "torch_native"
+    assert re.fullmatch(r"0\.6\d× \(significant\)", row["steady training: Keras 3 / native"]), costs
+    assert re.fullmatch(r"1\.50× \(no significant difference\)", row["first epoch: Keras 3 / native"]), costs
+
+    target = section(text, "Time to target accuracy")
+    native = table_row(text, "Time to target accuracy", "torch_native")
+    assert native["runs that reached it"] == "3 of 4" and native["time to target (s)"].startswith("40.0 [40.0–40.0]†")
+    assert table_row(text, "Time to target accuracy", "keras3_torch")["runs that reached it"] == "4 of 4", target
+    assert summary["torch_native"]["seconds_to_target"]["n"] == 3
+    assert "Compilation: cold and warm cache" not in text  # no run used a compile cache
+
+
+def test_cold_and_warm_compile_cache(tmp_path, monkeypatch):
+    cached = {"mode": "warm", "directory": "/x", "kept_by_backend": True, "why_not": None}
+    fx.write_run(tmp_path, "keras3_jax", 0, env={"compile_cache": cached},
+                 train={"compile_cache": {"warm": 1, "supported": 1, "cold_first_epoch_s": 8.0,
+                                          "warm_first_epoch_s": 2.5}})
+    none = {"mode": "warm", "directory": "/y", "kept_by_backend": False, "why_not": "eager PyTorch compiles nothing"}
+    fx.write_run(tmp_path, "keras3_torch", 0, env={"compile_cache": none},
+                 train={"compile_cache": {"warm": 1, "supported": 0, "cold_first_epoch_s": None,
+                                          "warm_first_epoch_s": None}})
+    fx.write_params(tmp_path, ["keras3_jax", "keras3_torch"], [0], compile_cache="warm")
+    text, _ = run_report(tmp_path, monkeypatch)
+    jax = table_row(text, "Compilation: cold and warm cache", "keras3_jax")
+    assert jax["first epoch, cold cache (s)"] == "8.00 (n=1)" and jax["first epoch, warm cache (s)"] == "2.50 (n=1)"
+    torch = table_row(text, "Compilation: cold and warm cache", "keras3_torch")
+    assert torch["first epoch, cold cache (s)"] == "no persistent cache: eager PyTorch compiles nothing"
+
+
 def test_one_seed_real_data_gpu(tmp_path, monkeypatch):
     for fw in TWO:
         fx.write_run(tmp_path, fw, 0, synthetic=False, gpu=True, train={"time.fit_s": 326.09})
@@ -176,7 +222,7 @@ def test_one_seed_real_data_gpu(tmp_path, monkeypatch):
     assert memory["GPU peak (MiB)"] == "1,050 (n=1)" and memory["GPU peak source"] == "jax_peak_bytes_in_use"
     assert memory["device"] == f"gpu ({fx.GPU})"
     assert table_row(text, "Memory", "tf_keras")["GPU peak source"] == "tensorflow_allocator_peak"
-    assert "four different definitions" in section(text, "Memory")
+    assert "these are different definitions" in section(text, "Memory")
     assert summary["tf_keras"]["fit_s"] == {"median": 326.09, "ci_low": 326.09, "ci_high": 326.09, "n": 1}
     assert summary["keras3_jax"]["gpu_peak_mib"]["median"] == 900.0 + 50 * 3 and summary["keras3_jax"]["gpu"] == 1
     check_images(text, tmp_path / "reports")

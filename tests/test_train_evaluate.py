@@ -111,7 +111,11 @@ def test_contender_trains_evaluates_and_repeats_itself(workdir, framework):
     assert env["data"]["synthetic"] is True and env["cpu"]["logical_cores"] >= 1 and env["python"]
     assert env["jit_compile"]["param"] == "default" and env["jit_compile"]["effective"] == bool(m["jit_compile"])
     assert env["jit_compile"]["meaning"]
-    assert env["deterministic"] is True and env["gpu_peak_source"] is None and env["dtypes"]["compute"] == "float32"
+    assert env["deterministic"] is True and env["gpu_peak_source"] is None
+    assert env["precision"] == {"param": "float32", "compute_dtype": "float32", "variable_dtype": "float32"}
+    assert env["compile_cache"]["mode"] == "off" and m["compile_cache"] is None and m["target"] is None
+    contender = contenders.CONTENDERS[framework]
+    assert (env["keras_module"] is None) == (not contender.is_keras)
     assert env["lock_sha256"] and len(env["lock_sha256"]) == 64
     threads = env["threads"]
     assert threads["cpus_usable"] >= 1 and "OMP_NUM_THREADS" in threads
@@ -237,3 +241,59 @@ def test_epoch_clock_excludes_untimed_work_and_summary_excludes_first_epoch():
     assert summary == {"first_epoch_s": 5.0, "steady_epoch_s": 2.0, "steady_epoch_min_s": 1.0,
                        "steady_epoch_max_s": 3.0}
     assert measure.epoch_summary([4.0])["steady_epoch_s"] is None
+
+
+def run_train(d: Path, framework: str, tag: str, changes: dict) -> tuple[dict, dict, pd.DataFrame, str]:
+    """One train stage with params' train section changed; returns (metrics, env, history, stdout)."""
+    work = d / f"run-{framework}-{tag}"
+    work.mkdir()
+    params = yaml.safe_load((d / "params.yaml").read_text())
+    params["train"].update(changes)
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    done = run_stage(work, "stages.train", framework, "0", str(d / "data.npz"), str(d / "data.json"), "model",
+                     "m.json", "e.json", "h.csv")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return (json.loads((work / "m.json").read_text()), json.loads((work / "e.json").read_text()),
+            pd.read_csv(work / "h.csv"), done.stdout)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["keras3_jax", "torch_native"])
+def test_time_to_target_accuracy(workdir, framework):
+    m, _, history, out = run_train(workdir, framework, "target", {"target_accuracy": 0.15, "epochs": 3})
+    target = m["target"]
+    assert target["reached"] == 1 and target["accuracy"] == 0.15
+    first = int(history.index[history["test_accuracy"] >= 0.15][0])
+    assert target["epochs_to_target"] == first + 1
+    assert target["seconds_to_target"] == pytest.approx(history["epoch_s"].iloc[:first + 1].sum())  # training time only
+    assert "target accuracy 0.15 reached after epoch" in out
+
+    m, _, history, _ = run_train(workdir, framework, "unreached", {"target_accuracy": 1.0, "epochs": 2})
+    assert m["target"] == {"accuracy": 1.0, "reached": 0, "epochs_to_target": None, "seconds_to_target": None}
+    assert len(history) == 2 and history["test_accuracy"].max() < 1.0
+
+
+@pytest.mark.slow
+def test_warm_compile_cache_fills_then_reuses_the_jax_cache(workdir):
+    m, env, _, out = run_train(workdir, "keras3_jax", "warm", {"compile_cache": "warm"})
+    cache = m["compile_cache"]
+    assert cache["warm"] == 1 and cache["supported"] == 1
+    assert cache["cold_first_epoch_s"] > 0 and cache["warm_first_epoch_s"] == m["time"]["first_epoch_s"]
+    folder = Path(env["compile_cache"]["directory"])
+    assert folder.is_dir() and any(folder.iterdir()), "the JAX persistent cache holds compiled programs"
+    assert "compile cache: filling" in out
+
+
+@pytest.mark.slow
+def test_a_backend_without_a_cache_says_so(workdir):
+    m, env, _, _ = run_train(workdir, "keras3_torch", "nocache", {"compile_cache": "cold"})
+    assert m["compile_cache"] == {"warm": 0, "supported": 0, "cold_first_epoch_s": None, "warm_first_epoch_s": None}
+    assert env["compile_cache"]["why_not"].startswith("eager PyTorch compiles nothing")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["keras3_torch", "keras3_tensorflow", "jax_native"])
+def test_mixed_precision_takes_effect(workdir, framework):
+    _, env, history, _ = run_train(workdir, framework, "bf16", {"precision": "mixed_bfloat16", "epochs": 1})
+    assert env["precision"] == {"param": "mixed_bfloat16", "compute_dtype": "bfloat16", "variable_dtype": "float32"}
+    assert np.isfinite(history["loss"]).all()

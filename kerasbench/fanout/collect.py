@@ -13,11 +13,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import yaml
-
 from kerasbench.fanout import repo
 from kerasbench.fanout.grid import Cell, Grid, cell_name
-from kerasbench.params import ParamsError, parse
+from kerasbench.params import ParamsError, parse, read_yaml
 
 UNION = ("frameworks", "seeds")       # the report's own axes: merged across the cells of a group
 # Headline columns of `dvc exp show`: metrics/summary.json's <contender>.<figure>.median (DVC matches
@@ -63,7 +61,7 @@ def _groups(root: Path, commit: str, cells: list[Cell]) -> dict[str, tuple[Cell,
     groups: dict[str, tuple[Cell, dict, list]] = {}
     for cell in cells:
         ref = repo.exp_prefix(commit) + cell.name
-        params = yaml.safe_load(_blob(root, ref, "params.yaml"))
+        params = read_yaml(_blob(root, ref, "params.yaml").decode())
         key = json.dumps({k: v for k, v in params.items() if k not in UNION}, sort_keys=True)
         first, _, runs = groups.setdefault(key, (cell, params, []))
         runs += [(fw, seed, ref) for fw in params["frameworks"] for seed in params["seeds"]]

@@ -24,9 +24,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from ruamel.yaml.error import YAMLError
 
 from kerasbench import params as params_contract
+from kerasbench.params import read_yaml
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 MAX_NAME = 96          # an experiment name is one git ref component; keep it short enough to read
@@ -174,7 +175,7 @@ def _apply(params_text: str, sets: list[str], scratch: Path) -> dict:
     except InvalidArgumentError as err:
         cause = str(err.__cause__ or err).splitlines()[0]
         raise GridError(f"-S {' -S '.join(sets)}: {cause}") from None
-    return yaml.safe_load(target.read_text())
+    return read_yaml(target.read_text())
 
 
 def _check_values(path: Path, cells: list[Cell], params_text: str, problems: list[str]) -> None:
@@ -203,7 +204,7 @@ def _unique(path: Path, cells: list[Cell], problems: list[str]) -> None:
 
 def parse(raw: object, path: Path, params_text: str) -> Grid:
     """Validate a loaded grid against params.yaml's text; raise GridError listing every problem."""
-    params = yaml.safe_load(params_text)
+    params = read_yaml(params_text)
     if not isinstance(raw, dict):
         raise GridError(f"{path}: expected a mapping with name, params and/or cells")
     problems = [f"{path}: unknown key '{k}' (allowed: name, params, cells)"
@@ -229,10 +230,10 @@ def parse(raw: object, path: Path, params_text: str) -> Grid:
 def load(path: Path | str, params_path: Path | str = "params.yaml") -> Grid:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = read_yaml(path.read_text())
         params_text = Path(params_path).read_text()
     except FileNotFoundError as err:
         raise GridError(f"{err.filename}: file not found") from None
-    except yaml.YAMLError as err:
+    except YAMLError as err:
         raise GridError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from None
     return parse(raw, path, params_text)

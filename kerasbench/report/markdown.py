@@ -143,6 +143,10 @@ def settings_table(p: Params, results: Results) -> str:
         ("validation split, shuffle", f"{p.train.validation_split:g}, {p.train.shuffle}"),
         ("jit_compile (param)", str(p.train.jit_compile)),
         ("deterministic (param)", str(getattr(p.train, "deterministic", DASH))),
+        ("precision (param)", str(getattr(p.train, "precision", DASH))),
+        ("target accuracy (param)", DASH if getattr(p.train, "target_accuracy", None) is None
+         else f"{p.train.target_accuracy:g} (test set scored after every epoch, untimed)"),
+        ("compile cache (param)", str(getattr(p.train, "compile_cache", DASH))),
         ("inference", f"batch size {p.evaluate.batch_size}, "
                       f"{', '.join(map(str, passes)) or p.evaluate.repeats} timed passes of each kind after a warm-up"),
     ]
@@ -162,7 +166,8 @@ def environment(results: Results, frameworks: list[str]) -> dict[str, object]:
 
 
 def render(p: Params, results: Results, timing: Table, quality: Table, pairs: list[Pair],
-           factor: float = stats.FACTOR) -> str:
+           factor: float = stats.FACTOR, costs: list | None = None) -> str:
+    from kerasbench.report import costs as answers
     frameworks, runs = list(p.frameworks), results.runs
     trained = envs.training_devices(runs, frameworks)
     jit = envs.per_contender(runs, frameworks, envs.jit_label)
@@ -195,5 +200,8 @@ def render(p: Params, results: Results, timing: Table, quality: Table, pairs: li
         per_class_note="median over seeds" if n_seeds > 1 else "one seed",
         per_class_table=per_class_table(runs, frameworks, class_order(runs)),
         several_runs=n_seeds * results.repeats > 1,
+        keras_cost_table=answers.keras_cost_table(costs or [], timing, factor),
+        target_table=answers.target_table(results, timing, frameworks),
+        cache_table=answers.cache_table(results, timing, frameworks),
     )
 

@@ -13,7 +13,8 @@ from kerasbench.samples import FIGURES
 
 # Figures in metrics/summary.json (numbers only, for `dvc metrics diff` and `dvc exp show`).
 KEY_FIGURES = ("fit_s", "first_epoch_s", "steady_epoch_s", "steady_images_per_s", "predict_images_per_s",
-               "forward_images_per_s", "rss_peak_mib", "gpu_peak_mib", "build_increase_mib", "fit_increase_mib")
+               "forward_images_per_s", "rss_peak_mib", "gpu_peak_mib", "build_increase_mib", "fit_increase_mib",
+               "seconds_to_target", "cold_first_epoch_s", "warm_first_epoch_s")
 KEY_SCORES = ("train_accuracy", "train_f1_weighted", "test_accuracy", "test_f1_weighted", "test_f1_macro")
 PAIRWISE = ("steady_images_per_s", "first_epoch_s")
 
@@ -60,6 +61,30 @@ def pairwise(frame: pd.DataFrame, frameworks: list[str], figures=PAIRWISE, facto
                                                         better=FIGURES[figure].better, factor=factor))
             pairs.append(pair)
     return pairs
+
+
+@dataclass(frozen=True)
+class KerasCost:
+    """Keras 3 on one backend against the same model in that backend's own code, for one figure."""
+    backend: str
+    keras: str
+    native: str
+    figure: str
+    comparison: stats.Comparison   # native as base, Keras as head: ratio = Keras median / native median
+
+
+def keras_costs(frame: pd.DataFrame, frameworks: list[str], figures=PAIRWISE, factor: float = stats.FACTOR) -> list[KerasCost]:
+    """For each backend with both contenders in `frameworks` and samples for the figure."""
+    from kerasbench.contenders import keras_native_pairs
+    out = []
+    for backend, keras, native in keras_native_pairs():
+        for figure in figures:
+            if keras in frameworks and native in frameworks:
+                a, b = samples_of(frame, native, figure), samples_of(frame, keras, figure)
+                if a.notna().any() and b.notna().any():
+                    out.append(KerasCost(backend, keras, native, figure,
+                                         stats.compare(a, b, better=FIGURES[figure].better, factor=factor)))
+    return out
 
 
 def _entry(s: stats.Summary) -> dict[str, float | int]:

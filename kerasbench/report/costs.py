@@ -1,0 +1,81 @@
+"""The report's answers to "what does Keras cost?" and "how long until the model is good?".
+
+Three tables, each shown only when its data exists: Keras 3 against the same model in its
+backend's own code (native contenders), the time to a target test accuracy, and the first epoch
+with a cold and a warm persistent compilation cache.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from kerasbench.report import environment as envs
+from kerasbench.report.load import Results
+from kerasbench.report.markdown import DASH, cell, decimals, fmt, markdown_table
+from kerasbench.report.numbers import KerasCost, Table, samples_of
+from kerasbench.samples import FIGURES
+
+
+def cost_sentence(cost: KerasCost, factor: float) -> str:
+    """'Keras 3 reaches 0.62× native's throughput (significant)' and the like, for one figure."""
+    c = cost.comparison
+    ratio = f"{c.ratio:.2f}×"
+    if c.test is None or not c.test.significant:
+        verdict = "no significant difference"
+    elif (c.ratio < 1 / factor or c.ratio > factor):
+        verdict = "significant"
+    else:
+        verdict = f"significant, under the {factor:.2f}× minimum effect"
+    return f"{ratio} ({verdict})"
+
+
+def keras_cost_table(costs: list[KerasCost], timing: Table, factor: float) -> str | None:
+    """Per backend: Keras 3 / native for steady throughput (< 1: Keras is slower) and first epoch (> 1: slower)."""
+    if not costs:
+        return None
+    rows = {}
+    for cost in costs:
+        row = rows.setdefault((cost.backend, cost.keras, cost.native),
+                              {"backend": cost.backend, "Keras 3": cost.keras, "native": cost.native})
+        places = 0 if FIGURES[cost.figure].unit == "images/s" else 2
+        label = FIGURES[cost.figure].label
+        row[f"{label}, Keras 3"] = cell(timing[cost.keras][cost.figure], places)
+        row[f"{label}, native"] = cell(timing[cost.native][cost.figure], places)
+        row[f"{label}: Keras 3 / native"] = cost_sentence(cost, factor)
+    return markdown_table(pd.DataFrame(list(rows.values())), text_columns=3)
+
+
+def target_table(results: Results, timing: Table, frameworks: list[str]) -> str | None:
+    """Median time to the target accuracy over the runs that reached it, and how many did."""
+    frame = results.samples
+    if not (frame["figure"] == "seconds_to_target").any():
+        return None
+    target = next((r.train.get("target") or {}).get("accuracy") for r in results.timed if r.train.get("target"))
+    rows = []
+    for fw in frameworks:
+        runs = samples_of(frame, fw, "seconds_to_target")
+        epochs = [(r.train.get("target") or {}).get("epochs_to_target") for r in results.timed if r.framework == fw]
+        reached = [e for e in epochs if e is not None]
+        rows.append({"contender": fw, "target test accuracy": f"{target:.1%}",
+                     "runs that reached it": f"{runs.notna().sum()} of {len(runs)}",
+                     "time to target (s)": cell(timing[fw]["seconds_to_target"], decimals([runs.median()])),
+                     "epochs to target (median)": fmt(pd.Series(reached, dtype=float).median(), 0) if reached else
+                     "not reached"})
+    return markdown_table(pd.DataFrame(rows), text_columns=2)
+
+
+def cache_table(results: Results, timing: Table, frameworks: list[str]) -> str | None:
+    """First epoch with an emptied and with a filled persistent compilation cache, or why there is none."""
+    modes = {(r.env.get("compile_cache") or {}).get("mode") for r in results.runs}
+    if modes <= {None, "off"}:
+        return None
+    rows = []
+    for fw in frameworks:
+        env = next(r.env for r in results.runs if r.framework == fw).get("compile_cache") or {}
+        cold, warm = timing[fw]["cold_first_epoch_s"], timing[fw]["warm_first_epoch_s"]
+        why = env.get("why_not")
+        rows.append({"contender": fw, "jit_compile (effective)": envs.per_contender(results.runs, [fw],
+                                                                                     envs.jit_label)[fw],
+                     "cache mode": env.get("mode") or DASH,
+                     "first epoch, cold cache (s)": "no persistent cache: " + why if why else cell(cold, 2),
+                     "first epoch, warm cache (s)": DASH if why else cell(warm, 2)})
+    return markdown_table(pd.DataFrame(rows), text_columns=3)

@@ -30,7 +30,8 @@ def fingerprint(env: dict) -> dict[str, str]:
     gpus = "; ".join(f"{g.get('name')} (driver {g.get('driver')})" for g in env.get("gpus") or []) or "none"
     values = {"CPU model": get(env, "cpu.model"), "device": env.get("device"), "GPU model and driver": gpus,
               "lock file SHA-256": env.get("lock_sha256"), "deterministic": env.get("deterministic"),
-              "jit_compile (effective)": get(env, "jit_compile.effective")}
+              "jit_compile (effective)": get(env, "jit_compile.effective"),
+              "compute dtype": get(env, "precision.compute_dtype"), "compile cache": get(env, "compile_cache.mode")}
     return {key: "unknown" if value is None else str(value) for key, value in values.items()}
 
 

@@ -2,7 +2,7 @@
 
 Every key is required (params.yaml pins everything that changes a result), unknown
 keys are refused, and each problem is reported on one line naming the key and what is
-allowed. Stages call `load()` and receive a frozen, typed object.
+allowed. Stages call `load_or_exit()` and receive a frozen, typed object.
 
 The file is read the way DVC reads it (ruamel.yaml, YAML 1.2), so every value DVC accepts in
 the file or through `dvc exp run -S` means the same to the stages: `1e-4` is a number (PyYAML,

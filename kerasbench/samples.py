@@ -16,7 +16,7 @@ run's files do not have at all gives no row.
 FIGURES is the registry: what a figure is called, its unit, whether lower or higher is better, and
 how to take its samples from a run. Adding a per-run figure is one line, e.g.
 
-    "seconds_to_target": Figure("time to target accuracy", "s", "lower", per_run("target.seconds_to_target")),
+    "save_s": Figure("model save", "s", "lower", per_run("time.save_s")),
 """
 from __future__ import annotations
 

@@ -21,20 +21,25 @@ from kerasbench import contenders
 def main() -> None:
     started = time.perf_counter()
     framework, data, epochs, batch, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-    keras = contenders.activate(framework)
+    if not contenders.get(framework).is_keras:
+        sys.exit(f"error: {framework} is not a Keras contender: a bare model.fit exists only for Keras")
+    from kerasbench.params import load_or_exit
+    params = load_or_exit()
+    train = params.train.model_copy(update={"batch_size": batch, "epochs": epochs})
+    keras = contenders.activate(framework, params.device, deterministic=train.deterministic)
+    keras.mixed_precision.set_global_policy(train.precision)
     import numpy as np
     from kerasbench import lenet
-    from kerasbench.params import load
-    train = load().train.model_copy(update={"batch_size": batch, "epochs": epochs})
 
-    contenders.seed_everything(framework, keras, seed)
+    contenders.seed(framework, keras, seed, train.deterministic)
     with np.load(data) as d:
         x, y = lenet.scale(d["x_train"]), d["y_train"].astype(np.int64)
     model = lenet.build(keras, seed)
     lenet.compile_model(keras, model, train)
 
     t = time.perf_counter()
-    model.fit(x, y, batch_size=batch, epochs=epochs, shuffle=train.shuffle, verbose=0)
+    model.fit(x, y, batch_size=batch, epochs=epochs, validation_split=train.validation_split, shuffle=train.shuffle,
+              verbose=0)
     fit_s = time.perf_counter() - t
     print(json.dumps({"framework": framework, "batch_size": batch, "epochs": epochs, "images": len(x),
                       "fit_s": fit_s, "process_s": time.perf_counter() - started}))

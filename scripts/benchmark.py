@@ -1,9 +1,10 @@
 """Does the harness cost anything? The train stage's fit against a bare model.fit.
 
-    python -m scripts.benchmark [--frameworks F ...] [--batch-sizes 32 256] [--epochs 3]
+    python -m scripts.benchmark [--frameworks F ...] [--batch-sizes 32 256] [--epochs 4]
                                 [--data data/prepared/cifar10.npz] [--out reports/benchmark]
 
-For every contender and batch size, three fresh processes on the same data and settings:
+For every Keras contender and batch size (the natives have no model.fit to compare with), three
+fresh processes on the same data and settings:
 the real train stage (timing callback, memory sampler) with EPOCHS epochs, and
 scripts/bare_fit.py (one model.fit, no callbacks, a wall clock around it) with EPOCHS and
 with 1 epoch. Bare steady state is (fit(EPOCHS) - fit(1)) / (EPOCHS - 1), which cancels the
@@ -26,7 +27,7 @@ import pandas as pd
 import yaml
 
 from kerasbench.files import write_text
-from kerasbench.params import load_or_exit
+from kerasbench.params import load_or_exit, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.97
@@ -42,13 +43,13 @@ def run(cmd: list[str], cwd: Path) -> tuple[float, str]:
 
 
 def measure(framework: str, batch: int, epochs: int, seed: int, data: Path, work: Path, order: int) -> dict:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = read_yaml((ROOT / "params.yaml").read_text())  # as DVC reads it; PyYAML only writes
     params["train"].update(epochs=epochs, batch_size=batch)
     work.mkdir(parents=True, exist_ok=True)
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     commands = {
         "harness": [sys.executable, "-m", "stages.train", framework, str(seed), str(data),
-                    str(data.with_suffix(".json")), "model.keras", "metrics.json", "env.json", "history.csv"],
+                    str(data.with_suffix(".json")), "model", "metrics.json", "env.json", "history.csv"],
         "bare": [sys.executable, "-m", "scripts.bare_fit", framework, str(data), str(epochs), str(batch), str(seed)],
         "bare_1": [sys.executable, "-m", "scripts.bare_fit", framework, str(data), "1", str(batch), str(seed)],
     }
@@ -94,8 +95,12 @@ def main() -> None:
     if not args.data.exists():
         sys.exit(f"error: {args.data} not found: run `dvc repro prepare` first (data.source: synthetic works offline)")
 
+    from kerasbench import contenders
+    skipped = [f for f in args.frameworks if not contenders.get(f).is_keras]
+    if skipped:
+        print(f"skipped (no bare model.fit without Keras): {', '.join(skipped)}", flush=True)
     rows = []
-    configs = [(f, b) for f in args.frameworks for b in args.batch_sizes]
+    configs = [(f, b) for f in args.frameworks if f not in skipped for b in args.batch_sizes]
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
             for i, (framework, batch) in enumerate(configs):

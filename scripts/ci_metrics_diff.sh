@@ -205,7 +205,7 @@ if ((run)); then
     if [[ $old == "$base_exp" ]]; then compare_section "$old" "$head_exp" --force; else compare_section "$old" "$head_exp"; fi
     if [[ -f $tmp/$head_exp/$SUMMARY ]]; then
       headline=$("$DVC" metrics diff --md --all "$old" "$head_exp" --targets "$SUMMARY")
-      md+=("### Headline: \`$SUMMARY\` (medians over seeds)" "" "$(table_or "$headline" "No summary metrics.")" "")
+      md+=("### Headline: \`$SUMMARY\` (medians and 99% intervals over seeds × repeats)" "" "$(table_or "$headline" "No summary metrics.")" "")
     fi
     all=$("$DVC" metrics diff --md --all "$old" "$head_exp")
     md+=("<details><summary>All metrics (<code>dvc metrics diff --all</code>, $(rows "$all") rows)</summary>" ""

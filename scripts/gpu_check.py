@@ -26,6 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from kerasbench.params import read_yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORKS = ("keras3_jax", "keras3_torch")
 # What the stages need on a machine with torch, JAX, numpy, pandas, scikit-learn, psutil, PyYAML
@@ -54,7 +56,7 @@ def wheel_pins() -> list[str]:
 
 
 def write_params(work: Path, device: str, epochs: int, batch: int, deterministic: bool, evaluate_repeats: int) -> None:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = read_yaml((ROOT / "params.yaml").read_text())  # as DVC reads it; PyYAML only writes
     params["data"].update(source="synthetic", md5=None)
     params.update(device=device, frameworks=list(FRAMEWORKS))
     params["train"].update(epochs=epochs, batch_size=batch, deterministic=deterministic)
@@ -80,9 +82,10 @@ def row(work: Path, name: str, batch: int, deterministic: bool) -> dict:
     m = json.loads((work / f"{name}.train.json").read_text())
     env = json.loads((work / f"{name}.env.json").read_text())
     e = json.loads((work / f"{name}.eval.json").read_text())
+    evaluated = json.loads((work / f"{name}.eval-env.json").read_text())
     gpu = m["memory"]["gpu_peak_mib"]
     return {"contender": name.split("-")[0], "batch": batch, "deterministic": deterministic,
-            "device": f"{env['device']} ({env['device_name']})",
+            "device (train / evaluate)": f"{env['device']} / {evaluated['device']} ({env['device_name']})",
             "jit": env["jit_compile"]["meaning"],
             "steady images/s": m["throughput"]["steady_images_per_s"],
             "first epoch s": m["time"]["first_epoch_s"],

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The prepared GPU check (README, "Running on an NVIDIA GPU"): run from the repository root on a
+# The prepared GPU check (README, "The prepared GPU check"): run from the repository root on a
 # machine with an NVIDIA GPU and Python 3.12 where torch and JAX (CUDA builds) are installed and
 # TensorFlow, keras and pydantic need not be; no network is needed.
 #
@@ -14,7 +14,8 @@
 #       --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 -d .whl \
 #       $(python3 -m scripts.gpu_check --list-wheels)
 #
-# It finishes within 8 minutes on an H100 (3 epochs of 50,000 images per run, 12 stage runs).
+# Sized to finish within 8 minutes on an H100 (3 epochs of 50,000 images per run, 12 stage runs);
+# it has not run on a GPU yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 wheels=${KERASBENCH_WHEELS:-.whl}

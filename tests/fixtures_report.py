@@ -107,6 +107,7 @@ def environment(framework: str, seed: int, *, synthetic: bool, gpu: bool, jit_ef
                     "torch": 2 if backend == "torch" else None, "OMP_NUM_THREADS": None, "MKL_NUM_THREADS": None},
         "gpu_peak_source": PEAK_SOURCE[backend] if gpu else None,
         "compile_cache": {"mode": "off", "directory": None, "kept_by_backend": True, "why_not": None},
+        "precision": {"param": "float32", "compute_dtype": "float32", "variable_dtype": "float32"},
         "lock_sha256": LOCK_SHA256,
         "data": {"source": "synthetic" if synthetic else "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
                  "md5": MD5, "sha256": SHA256, "synthetic": synthetic},

@@ -1,4 +1,4 @@
-"""One native backend per process, for tests/test_native.py: `python tests/native_helper.py COMMAND BACKEND ...`.
+"""One native backend per process, for tests/test_native.py: `python -m tests.native_helper COMMAND BACKEND ...`.
 
 Prints one JSON object on its last stdout line. Commands:
   params                       parameter count and describe()

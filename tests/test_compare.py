@@ -200,5 +200,6 @@ def test_fingerprint_keys():
     env = fx.environment("keras3_jax", 0, synthetic=True, gpu=True, jit_effective=True, deterministic=False)
     assert compare.fingerprint(env) == {
         "CPU model": fx.CPU, "device": "gpu", "GPU model and driver": f"{fx.GPU} (driver 550.54)",
-        "lock file SHA-256": fx.LOCK_SHA256, "deterministic": "False", "jit_compile (effective)": "True"}
+        "lock file SHA-256": fx.LOCK_SHA256, "deterministic": "False", "jit_compile (effective)": "True",
+        "compute dtype": "float32", "compile cache": "off"}
     assert compare.fingerprint({})["lock file SHA-256"] == "unknown"

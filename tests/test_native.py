@@ -24,7 +24,8 @@ BACKENDS = ["torch", "jax", "tensorflow"]
 
 
 def helper(command: str, backend: str, *args: str) -> dict:
-    result = subprocess.run([sys.executable, str(ROOT / "tests" / "native_helper.py"), command, backend, *args],
+    # As a module, like a stage: activate() re-runs it as a supervised child under the contender's interpreter.
+    result = subprocess.run([sys.executable, "-m", "tests.native_helper", command, backend, *args],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -167,7 +167,7 @@ def test_plots_render_offline_and_diff(repo, tmp_path):
     html = (tmp_path / "plots/index.html").read_text()
     assert "index.html" in out
     # One chart per file of each plots/ directory declared at the top of dvc.yaml.
-    for plot in ("history", "confusion", "per_class", "inference"):
+    for plot in ("history", "confusion", "per_class"):
         for fw in FRAMEWORKS:
             assert f"plots_{plot}_{fw}-0_csv" in html
     sh(repo, "dvc", "plots", "diff", "HEAD", "-o", str(tmp_path / "diff"))

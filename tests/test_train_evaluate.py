@@ -269,7 +269,10 @@ def test_time_to_target_accuracy(workdir, framework):
     assert "target accuracy 0.15 reached after epoch" in out
 
     m, _, history, _ = run_train(workdir, framework, "unreached", {"target_accuracy": 1.0, "epochs": 2})
-    assert m["target"] == {"accuracy": 1.0, "reached": 0, "epochs_to_target": None, "seconds_to_target": None}
+    assert m["target"] == {"accuracy": 1.0, "reached": 0, "epochs_to_target": None, "seconds_to_target": None,
+                           "scoring_s": pytest.approx(m["target"]["scoring_s"])}
+    assert m["target"]["scoring_s"] > 0  # the scoring inside fit, taken out of fit_s
+    assert m["time"]["fit_s"] >= sum(history["epoch_s"])  # the epochs are inside fit; the scoring is not
     assert len(history) == 2 and history["test_accuracy"].max() < 1.0
 
 

@@ -77,7 +77,7 @@ class Trainer(common.NativeTrainer):
     DEFAULT_JIT = True  # jax.jit is how JAX is meant to run
 
     def _set_determinism(self, deterministic):
-        # JAX's CPU kernels are deterministic; on GPU, contenders.py sets --xla_gpu_deterministic_ops.
+        # JAX's CPU kernels are deterministic; on GPU, backends.deterministic_env (through contenders.activate) sets --xla_gpu_deterministic_ops.
         pass
 
     def _seed_framework(self, seed):

@@ -2,7 +2,7 @@
 
 Data: the whole training set goes to the device once per fit (NCHW); each batch is a gather
 `x[idx]` by the epoch's shuffled indices, which are on the device too (tensor slicing was faster
-than a DataLoader, see the README). Loss: Keras' cross-entropy on the softmax output, as Keras 3
+than a DataLoader). Loss: Keras' cross-entropy on the softmax output, as Keras 3
 computes it on torch (probabilities renormalised, clipped to [1e-7, 1 - 1e-7], then -log).
 Optimizers: torch.optim with Keras' defaults; Adam and AdamW get Keras' epsilon placement
 through a per-step epsilon (common.adam_epsilon). RMSprop differs: torch adds epsilon outside

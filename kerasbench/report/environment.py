@@ -88,6 +88,7 @@ def setting_banners(runs: list[Run], frameworks: list[str]) -> list[str]:
     trained, evaluated = training_devices(runs, frameworks), eval_devices(runs, frameworks)
     deterministic = per_contender(runs, frameworks, deterministic_label)
     jit = per_contender(runs, frameworks, jit_state)
+    dtype = per_contender(runs, frameworks, lambda run: str(get(run.env, "precision.compute_dtype") or "float32"))
     checks = [  # (what differs, why it matters, label per contender, the distinct values)
         ("ran on different devices", "speed and memory figures of different devices are not comparable",
          {fw: f"train {trained[fw]}, evaluate {evaluated[fw]}" for fw in frameworks},
@@ -99,6 +100,8 @@ def setting_banners(runs: list[Run], frameworks: list[str]) -> list[str]:
          "these speed figures compare compiled with uncompiled training; set `train.jit_compile` to true or "
          "false to compare like with like, keeping in mind what it means per backend (see Speed)",
          jit, set(jit.values())),
+        ("computed in different dtypes", "mixed precision changes speed and memory, by a different amount per "
+         "framework and device", dtype, set(dtype.values())),
     ]
     lines = []
     for what, why, labels, distinct in checks:

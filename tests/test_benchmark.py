@@ -1,0 +1,37 @@
+"""scripts/benchmark.py and scripts/bare_fit.py: the harness against a bare model.fit, for real."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_benchmark_measures_harness_and_bare_fit(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (512, 32, 32, 3), dtype=np.uint8)
+    y = (np.arange(512) % 10).astype(np.uint8)
+    np.savez(tmp_path / "data.npz", x_train=x, y_train=y, x_test=x[:64], y_test=y[:64],
+             class_names=np.array(list("abcdefghij")))
+    (tmp_path / "data.json").write_text(json.dumps({"source": "synthetic", "md5": "0" * 32, "sha256": "0" * 64,
+                                                    "synthetic": True}))
+    done = subprocess.run([sys.executable, "-m", "scripts.benchmark", "--frameworks", "keras3_torch", "torch_native",
+                           "--batch-sizes", "64", "--epochs", "2", "--data", str(tmp_path / "data.npz"),
+                           "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "skipped (no bare model.fit without Keras): torch_native" in done.stdout
+    table = pd.read_csv(tmp_path / "out" / "benchmark.csv")
+    assert list(table["framework"]) == ["keras3_torch"] and list(table["batch_size"]) == [64]
+    row = table.iloc[0]
+    assert row["harness_images_per_s"] > 0 and row["bare_images_per_s"] > 0
+    assert row["ratio"] == pytest.approx(row["harness_images_per_s"] / row["bare_images_per_s"])
+    assert (tmp_path / "out" / "benchmark.md").read_text().startswith("| framework")

@@ -60,7 +60,10 @@ def measure(framework: str, batch: int, epochs: int, seed: int, data: Path, work
     bare, bare_1 = (json.loads(runs[k][1].strip().splitlines()[-1]) for k in ("bare", "bare_1"))
     bare_steady_s = (bare["fit_s"] - bare_1["fit_s"]) / (epochs - 1)
     harness_ips = harness["throughput"]["steady_images_per_s"]
-    bare_ips = bare["images"] / bare_steady_s
+    if bare_steady_s <= 0:  # the two bare fits differ by less than the noise: no steady pace to speak of
+        print(f"warning: {framework} batch {batch}: fit({epochs}) took no longer than fit(1); the noise is larger "
+              "than an epoch here: use more data or epochs", file=sys.stderr, flush=True)
+    bare_ips = bare["images"] / bare_steady_s if bare_steady_s > 0 else float("nan")
     return {
         "framework": framework,
         "batch_size": batch,

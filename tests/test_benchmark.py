@@ -17,14 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_benchmark_measures_harness_and_bare_fit(tmp_path):
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (512, 32, 32, 3), dtype=np.uint8)
-    y = (np.arange(512) % 10).astype(np.uint8)
+    x = rng.integers(0, 256, (2048, 32, 32, 3), dtype=np.uint8)  # epochs long enough to stand out of the noise
+    y = (np.arange(2048) % 10).astype(np.uint8)
     np.savez(tmp_path / "data.npz", x_train=x, y_train=y, x_test=x[:64], y_test=y[:64],
              class_names=np.array(list("abcdefghij")))
     (tmp_path / "data.json").write_text(json.dumps({"source": "synthetic", "md5": "0" * 32, "sha256": "0" * 64,
                                                     "synthetic": True}))
     done = subprocess.run([sys.executable, "-m", "scripts.benchmark", "--frameworks", "keras3_torch", "torch_native",
-                           "--batch-sizes", "64", "--epochs", "2", "--data", str(tmp_path / "data.npz"),
+                           "--batch-sizes", "64", "--epochs", "3", "--data", str(tmp_path / "data.npz"),
                            "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr[-3000:]

@@ -24,8 +24,10 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 def setup_commands(**variables: str) -> list[list[str]]:
     """The commands `make setup` would run from scratch (make -n -B), split into words."""
+    # Not what an outer `make test TORCH_INDEX=...` passes down (MAKEFLAGS): the Makefile's own defaults.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "TORCH_INDEX")}
     done = subprocess.run(["make", "-n", "-B", "setup", *(f"{k}={v}" for k, v in variables.items())], cwd=REPO,
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True, check=True, env=env)
     return [shlex.split(line) for line in done.stdout.splitlines() if line.strip()]
 
 

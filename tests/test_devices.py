@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from kerasbench import contenders, devices, measure
+from tests.venvs import shadow_venv
 
 REPO = Path(__file__).resolve().parents[1]
 H100 = {"driver": "575.57.08", "cuda": "12.9", "nvml_error": None,
@@ -140,17 +141,9 @@ def test_fingerprint_is_cheap_stable_and_framework_free(tmp_path):
 
 def test_fingerprint_changes_only_for_the_contender_whose_environment_changed(tmp_path):
     """The JAX contenders under an interpreter without jax: only their files differ."""
-    site = Path(next(p for p in sys.path if p.endswith("site-packages")))
-    filtered = tmp_path / "site"
-    filtered.mkdir()
-    for entry in site.iterdir():
-        if not entry.name.lower().startswith(("jax", "jaxlib")):
-            (filtered / entry.name).symlink_to(entry)
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    (next(venv.glob("lib/python*/site-packages")) / "filtered.pth").write_text(f"{filtered}\n")
+    python = shadow_venv(tmp_path, drop=("jax", "jaxlib"))
     before = fingerprint(tmp_path / "before")
-    after = fingerprint(tmp_path / "after", env={"KERASBENCH_PYTHON_JAX": str(venv / "bin" / "python")})
+    after = fingerprint(tmp_path / "after", env={"KERASBENCH_PYTHON_JAX": str(python)})
     jax = sorted(f"{c.name}.json" for c in contenders.CONTENDERS.values() if c.backend == "jax")
     assert jax == ["jax_native.json", "keras3_jax.json"]
     assert [name for name in before if before[name] != after[name]] == jax

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.venvs import shadow_venv
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 FRAMEWORKS = ["keras3_jax", "keras3_torch"]
@@ -90,21 +92,8 @@ def test_settings_that_change_no_result_invalidate_nothing(repo):
 
 def test_a_contender_whose_packages_change_retrains_alone(repo, tmp_path):
     """keras3_torch runs under another interpreter whose keras reports another version: only it retrains."""
-    site = Path(next(p for p in sys.path if p.endswith("site-packages")))
-    shadow = tmp_path / "site"
-    shadow.mkdir()
-    for entry in site.iterdir():
-        if entry.name.lower().startswith("keras-3") and entry.name.endswith(".dist-info"):
-            copied = shadow / entry.name
-            shutil.copytree(entry, copied)
-            meta = (copied / "METADATA").read_text()
-            (copied / "METADATA").write_text(re.sub(r"(?m)^Version: .*$", "Version: 3.99.0", meta, count=1))
-        else:
-            (shadow / entry.name).symlink_to(entry)
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    (next(venv.glob("lib/python*/site-packages")) / "shadow.pth").write_text(f"{shadow}\n")
-    os.environ["KERASBENCH_PYTHON_TORCH"] = str(venv / "bin" / "python")
+    python = shadow_venv(tmp_path, versions={"keras-3": "3.99.0"})
+    os.environ["KERASBENCH_PYTHON_TORCH"] = str(python)
     try:
         out = sh(repo, "dvc", "repro")
     finally:

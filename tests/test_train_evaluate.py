@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from kerasbench import contenders, measure
+from tests.venvs import shadow_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -166,17 +167,7 @@ def test_unknown_framework_is_a_clear_error(workdir):
 
 def test_missing_backend_is_a_clear_error(workdir, tmp_path):
     """An environment without jax: keras3_jax's stage names the package and writes nothing."""
-    site = Path(next(p for p in sys.path if p.endswith("site-packages")))
-    filtered = tmp_path / "site"
-    filtered.mkdir()
-    for entry in site.iterdir():
-        if not entry.name.lower().startswith(("jax", "jaxlib")):
-            (filtered / entry.name).symlink_to(entry)
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    venv_site = next(venv.glob("lib/python*/site-packages"))
-    (venv_site / "filtered.pth").write_text(str(filtered) + "\n")
-    python = venv / "bin" / "python"
+    python = shadow_venv(tmp_path, drop=("jax", "jaxlib"))
 
     result = run_stage(workdir, "stages.train", "keras3_jax", "0", "data.npz", "data.json", "m", "t.json",
                        "e.json", "h.csv", env={"KERASBENCH_PYTHON_JAX": str(python)})

@@ -168,7 +168,8 @@ def machine_rows(first: dict[str, Run]) -> dict[str, dict[str, str]]:
 def contender_rows(first: dict[str, Run]) -> list[dict[str, str]]:
     return [{
         "contender": fw,
-        "keras module": f"{text(r.env, 'keras_module')} {text(r.env, 'keras_version')}",
+        "keras module": (f"{text(r.env, 'keras_module')} {text(r.env, 'keras_version')}" if r.env.get("keras_module")
+                         else "none (the backend's own code)"),
         "backend": f"{text(r.env, 'backend')} {text(r.env, 'backend_version')}",
         "trained on": device_label(r.env),
         "evaluated on": device_label(r.eval_env),

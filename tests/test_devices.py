@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from kerasbench import contenders, devices, measure
-from tests.venvs import shadow_venv
+from tests.sandbox import shadow_venv
 
 REPO = Path(__file__).resolve().parents[1]
 H100 = {"driver": "575.57.08", "cuda": "12.9", "nvml_error": None,

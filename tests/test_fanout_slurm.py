@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kerasbench.supervise import CHILD_VAR
+from tests.sandbox import write_small_params
 from tests.slurm import PACKAGES, Cluster, missing
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,12 +92,7 @@ def repo(tmp_path_factory, env) -> Path:
     top = tmp_path_factory.mktemp("fanout")
     repo = top / "repo"
     _copy_work_tree(repo)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["data"].update(source="synthetic", md5=None, synthetic={"train": 2000, "test": 500})
-    params["frameworks"] = FRAMEWORKS
-    params["train"]["epochs"] = 1
-    params["evaluate"]["repeats"] = 1
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_small_params(repo, repo, FRAMEWORKS, 2000, 500, epochs=1, evaluate_repeats=1)
     (repo / "grids/tiny.yaml").write_text(yaml.safe_dump(
         {"name": "tiny", "params": {"frameworks": [[fw] for fw in FRAMEWORKS], "seeds": [[0], [1]]}}))
     sh(repo, env, "git", "init", "-q", "-b", "main")
@@ -107,8 +104,9 @@ def repo(tmp_path_factory, env) -> Path:
     return repo
 
 
-def _stage_pids(cluster: Cluster, job: str, index: int) -> list[int]:
-    """The pids of a task's `python -m stages.*` processes (scontrol lists every pid of the task)."""
+def _trainer_pids(cluster: Cluster, job: str, index: int) -> list[int]:
+    """The pids of a task's trainers: `python -m stages.*` processes run under the stage's supervisor
+    (CHILD_VAR in their environment). scontrol lists every pid of the task, in no fixed order."""
     ids = subprocess.run(["squeue", "--noheader", "--array", "--jobs", job, "--format", "%i %A"], env=cluster.env,
                          capture_output=True, text=True).stdout.split("\n")
     own = [line.split()[1] for line in ids if line.startswith(f"{job}_{index} ")]
@@ -119,15 +117,17 @@ def _stage_pids(cluster: Cluster, job: str, index: int) -> list[int]:
     for line in listed.splitlines()[1:]:
         try:
             cmdline = Path(f"/proc/{line.split()[0]}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (FileNotFoundError, IndexError):
+            environ = Path(f"/proc/{line.split()[0]}/environ").read_bytes().split(b"\0")
+        except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
-        if " -m stages." in cmdline:
+        if " -m stages." in cmdline and any(var.startswith(CHILD_VAR.encode() + b"=") for var in environ):
             pids.append(int(line.split()[0]))
     return pids
 
 
 def _kill_mid_run(repo: Path, cluster: Cluster, index: int, timeout_s: float = 600) -> str:
-    """Wait until the cell's task is training, then SIGKILL its stage process (not the job)."""
+    """Wait until the cell's task is training, then SIGKILL its trainer (as the out-of-memory killer
+    would: not the job, not the stage's supervisor)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         state_file = repo / ".fanout/tiny/state.json"
@@ -135,7 +135,7 @@ def _kill_mid_run(repo: Path, cluster: Cluster, index: int, timeout_s: float = 6
             entry = json.loads(state_file.read_text())["cells"][str(index)]
             log = repo / entry["log"]
             if log.is_file() and "Running stage 'train@" in log.read_text():
-                for pid in _stage_pids(cluster, entry["job"], index):
+                for pid in _trainer_pids(cluster, entry["job"], index):
                     os.kill(pid, signal.SIGKILL)
                     return entry["job"]
         time.sleep(0.2)
@@ -168,7 +168,9 @@ def test_status_names_the_failed_cell_with_its_log(repo, env):
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines() if re.match(r"^ +\d+  ", line)}
     assert rows == {"0": "done", "1": "failed", "2": "done", "3": "done"}, out
     assert "| exit code" in out and f"cell-{KILLED}.log" in out
-    assert "train@keras3_jax-1" in out and "exited with -9" in out   # the log's last lines: what died
+    # the log's last lines: what died, and how
+    assert "error: the stage's process died from SIGKILL" in out, out
+    assert "train@keras3_jax-1" in out and "exited with 137" in out, out
 
 
 def test_collect_takes_the_other_cells(repo, env):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.venvs import shadow_venv
+from tests.sandbox import shadow_venv, write_small_params
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -41,12 +41,7 @@ def repo(tmp_path_factory) -> Path:
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(ROOT / name, repo / name)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"].update(source="synthetic", md5=None, synthetic={"train": 500, "test": 200})
-    params["frameworks"] = FRAMEWORKS
-    params["train"]["epochs"] = 2
-    params["evaluate"]["repeats"] = 2
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_small_params(ROOT, repo, FRAMEWORKS, 500, 200, epochs=2, evaluate_repeats=2)
     sh(repo, "git", "init", "-q")
     sh(repo, "dvc", "init", "-q")
     sh(repo, "git", "add", "-A")

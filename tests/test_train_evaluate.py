@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from kerasbench import contenders, measure
-from tests.venvs import shadow_venv
+from tests.sandbox import shadow_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

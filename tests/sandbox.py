@@ -1,5 +1,6 @@
-"""Interpreters that see this venv's packages with some taken away or relabelled: how the tests
-show what happens when a contender's environment lacks a package or holds another version."""
+"""Test helpers: interpreters that see this venv's packages with some taken away or relabelled (how the tests
+show what happens when a contender's environment lacks a package or holds another version), and small
+params.yaml files for throwaway pipelines."""
 from __future__ import annotations
 
 import re
@@ -32,3 +33,20 @@ def shadow_venv(root: Path, drop: tuple[str, ...] = (), versions: dict[str, str]
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     (next(venv.glob("lib/python*/site-packages")) / "shadow.pth").write_text(f"{shadow}\n")
     return venv / "bin" / "python"
+
+
+def write_small_params(source: Path, dest: Path, frameworks: list[str], train_images: int, test_images: int,
+                       epochs: int, evaluate_repeats: int, **train) -> Path:
+    """`source`'s params.yaml with synthetic data of the given size, these contenders and a short
+    training (`train` overrides more train.* keys), written to `dest`/params.yaml."""
+    import yaml
+
+    from kerasbench.params import read_yaml
+    params = read_yaml((source / "params.yaml").read_text())
+    params["data"].update(source="synthetic", md5=None, synthetic={"train": train_images, "test": test_images})
+    params["frameworks"] = list(frameworks)
+    params["train"].update(epochs=epochs, **train)
+    params["evaluate"]["repeats"] = evaluate_repeats
+    path = dest / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path

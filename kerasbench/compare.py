@@ -78,10 +78,6 @@ class Outcome:
         return [r for r in self.rows if r.comparison.regression]
 
 
-def _values(frame: pd.DataFrame, framework: str, figure: str) -> pd.Series:
-    return frame.loc[(frame["framework"] == framework) & (frame["figure"] == figure), "value"]
-
-
 def compare(base: Tree, head: Tree, factor: float = stats.FACTOR, metric: str | None = None,
             force: bool = False) -> Outcome:
     """Every contender x figure of both sides; raises ResultsError when a side has no results."""
@@ -111,12 +107,11 @@ def compare(base: Tree, head: Tree, factor: float = stats.FACTOR, metric: str | 
         for key, spec in samples.FIGURES.items():
             if pattern and not (pattern.search(key) or pattern.search(spec.header)):
                 continue
-            b, h = _values(base_frame, fw, key), _values(head_frame, fw, key)
-            if b.isna().all() and h.isna().all():
+            b, h = samples.select(base_frame, fw, key), samples.select(head_frame, fw, key)
+            if b["value"].isna().all() and h["value"].isna().all():
                 continue   # measured on neither side (e.g. GPU memory on a CPU)
             not_recorded = h.empty and head_has_runs   # the head's files no longer have this figure
-            result = stats.compare(b, h, better=spec.better, factor=factor,
-                                   comparable=(force or not diff) and not not_recorded)
+            result = samples.compare(b, h, key, factor=factor, comparable=(force or not diff) and not not_recorded)
             outcome.rows.append(Row(fw, key, result))
     return outcome
 
@@ -157,7 +152,9 @@ def markdown(outcome: Outcome, only_changed: bool = False) -> str:
     counts = {mark: sum(r.comparison.mark == mark for r in outcome.rows) for mark in stats.MARKS}
     lines += ["", f"Marks: `+` worse, `-` better (both significant, p < {stats.P_THRESHOLD:g}, and beyond "
                   f"{outcome.factor:.2f}×), `~` no significant change beyond {outcome.factor:.2f}×, `!` newly failing, "
-                  "`x` not comparable. ± is half the 99% confidence interval of the median (†: min–max, fewer "
+                  "`x` not comparable. Figures with several samples per process (steady epochs, inference "
+                  "passes) are tested on the processes' medians: two or more processes a side. "
+                  "± is half the 99% confidence interval of the median (†: min–max, fewer "
                   "than 8 samples). Ratio = head / base: above 1 is slower for times and memory, faster for "
                   "images/s.",
               "", "Counted: " + ", ".join(f"{counts[m]} `{m}`" for m in stats.MARKS) + "."]

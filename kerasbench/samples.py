@@ -27,6 +27,7 @@ from typing import Callable, Iterable
 
 import pandas as pd
 
+from kerasbench import stats
 from kerasbench.results import ResultsError, Tree, read_csv, read_json, read_params
 from kerasbench.stats import Better
 
@@ -171,6 +172,19 @@ def table(runs: Iterable[Run], figures: dict[str, Figure] | None = None) -> pd.D
             for r in runs for key, figure in figures.items() for value in figure.extract(r)]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.astype({"seed": int, "repeat": int, "value": float})
+
+
+def select(frame: pd.DataFrame, framework: str, figure: str) -> pd.DataFrame:
+    """The rows of one contender and figure."""
+    return frame[(frame["framework"] == framework) & (frame["figure"] == figure)]
+
+
+def compare(base: pd.DataFrame, head: pd.DataFrame, figure: str, **options) -> stats.Comparison:
+    """stats.compare of two selections of the table, each sample labelled with its process (seed,
+    repeat): steady epochs and inference passes come several to a process, and are tested as such."""
+    return stats.compare(base["value"], head["value"], better=FIGURES[figure].better,
+                         base_processes=list(zip(base["seed"], base["repeat"])),
+                         head_processes=list(zip(head["seed"], head["repeat"])), **options)
 
 
 # ---------------------------------------------------------------- reading runs from a tree

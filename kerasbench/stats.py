@@ -22,6 +22,16 @@ numbers out. The rules follow airspeed velocity (asv):
   the test cannot reach 0.002, one side has fewer than 8 samples and so an unbounded interval.
   In practice: at least 7 + 6 samples (e.g. 7 + 7, 5 + 8, 4 + 10) are needed before any
   difference can be called significant.
+- Samples that come in processes (several epochs, or several inference passes, of one training or
+  evaluation process) share that process's luck: a slow process is slow in every epoch, so the
+  rule above, fed the pooled samples, finds "differences" between two identical runs. When the
+  caller says which process each sample came from and a process gave more than one, the test is
+  made on the processes instead: one value per process (its median), Student's t-test on their
+  logarithms (a ratio, like the factor), p < 0.002. On a log scale one machine's noise is alike on
+  both sides, so the variance is pooled (Welch's test, with 3 processes a side, keeps about 2
+  degrees of freedom and misses even a fourfold change). It needs two or more processes a side;
+  with one, nothing can tell a change from that one process's luck, and nothing is called significant.
+  The medians and intervals shown stay those of the pooled samples.
 - A difference is only reported as a change ('+' worse, '-' better) when it is significant and
   the ratio of the medians is beyond a minimum effect factor (default 1.10) in that direction.
   Marks: '+' worse, '-' better, '~' no significant change beyond the factor, '!' newly failing
@@ -32,6 +42,7 @@ numbers out. The rules follow airspeed velocity (asv):
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
@@ -148,6 +159,46 @@ def significance(a: Iterable[float], b: Iterable[float], p_threshold: float = P_
     return Test(apart, None, f"{level:.0%} intervals {'do not overlap' if apart else 'overlap'}")
 
 
+def process_medians(samples: Iterable[float], processes: Iterable) -> np.ndarray:
+    """One value per process: the median of its samples (NaN samples dropped), in first-seen order."""
+    values = np.asarray(list(samples), dtype=float)
+    labels = list(processes)
+    if len(labels) != values.size:
+        raise ValueError(f"{values.size} samples but {len(labels)} process labels")
+    groups: dict = {}
+    for label, value in zip(labels, values):
+        if not math.isnan(value):
+            groups.setdefault(label, []).append(value)
+    return np.array([np.median(v) for v in groups.values()], dtype=float)
+
+
+def clustered(samples: Iterable[float], processes: Iterable | None) -> bool:
+    """True when some process gave more than one (non-NaN) sample."""
+    if processes is None:
+        return False
+    values = np.asarray(list(samples), dtype=float)
+    kept = [label for label, value in zip(processes, values) if not math.isnan(value)]
+    return len(set(kept)) < len(kept)
+
+
+def process_significance(a: Iterable[float], a_processes: Iterable, b: Iterable[float], b_processes: Iterable,
+                         p_threshold: float = P_THRESHOLD) -> Test:
+    """Student's t-test on the (log) per-process medians of two clustered sample sets (module docstring)."""
+    x, y = process_medians(a, a_processes), process_medians(b, b_processes)
+    if x.size < 2 or y.size < 2:
+        return Test(False, None, f"{x.size} and {y.size} process(es): too few to tell a change from a "
+                                 "process's luck")
+    if (x > 0).all() and (y > 0).all():
+        x, y = np.log(x), np.log(y)
+    if np.ptp(x) == 0 and np.ptp(y) == 0:   # no spread at all: t is undefined
+        p = 1.0 if x[0] == y[0] else 0.0
+    else:
+        with warnings.catch_warnings():   # nearly equal values: scipy warns, and its p is still right
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p = float(sps.ttest_ind(x, y).pvalue)
+    return Test(p < p_threshold, p, f"t-test on process medians p = {p:.2g} ({x.size}, {y.size} processes)")
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Head against base for one figure: ratio head/base of the medians, and asv's mark."""
@@ -175,12 +226,17 @@ def improvement(ratio: float, better: Better) -> float:
 
 
 def compare(base: Iterable[float], head: Iterable[float], better: Better = "lower", factor: float = FACTOR,
-            comparable: bool = True, p_threshold: float = P_THRESHOLD, level: float = LEVEL) -> Comparison:
-    """Compare head with base; `comparable=False` (different machine or settings) gives 'x'."""
+            comparable: bool = True, p_threshold: float = P_THRESHOLD, level: float = LEVEL,
+            base_processes: Iterable | None = None, head_processes: Iterable | None = None) -> Comparison:
+    """Compare head with base; `comparable=False` (different machine or settings) gives 'x'.
+
+    `base_processes`/`head_processes`: the process each sample came from (any hashable labels, one
+    per sample). Given, and with several samples from one process, the test is on the processes."""
     if better not in ("lower", "higher"):
         raise ValueError(f"better must be 'lower' or 'higher', got {better!r}")
     if factor < 1:
         raise ValueError(f"factor must be at least 1, got {factor}")
+    base, head = list(base), list(head)
     x, y = clean(base), clean(head)
     sb, sh = summarize(x, level), summarize(y, level)
     ratio = sh.median / sb.median if sb.n and sh.n and sb.median != 0 else math.nan
@@ -188,7 +244,12 @@ def compare(base: Iterable[float], head: Iterable[float], better: Better = "lowe
         return Comparison(sb, sh, better, ratio, None, INCOMPARABLE)
     if sh.n == 0:
         return Comparison(sb, sh, better, ratio, None, FAILING)
-    test = significance(x, y, p_threshold, level)
+    if clustered(base, base_processes) or clustered(head, head_processes):
+        test = process_significance(base, base_processes if base_processes is not None else range(len(base)),
+                                    head, head_processes if head_processes is not None else range(len(head)),
+                                    p_threshold)
+    else:
+        test = significance(x, y, p_threshold, level)
     gain = improvement(ratio, better)
     mark = SAME
     if test.significant and gain < 1.0 / factor:

@@ -30,15 +30,22 @@ def processes(frame: pd.DataFrame, framework: str, figure: str) -> list[np.ndarr
     return [group["value"].to_numpy() for _, group in own.groupby(["seed", "repeat"])]
 
 
+def draw(runs: list[np.ndarray], n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+    """n processes drawn with replacement: their samples, and which of the n draws each sample is from."""
+    picked = [runs[i] for i in rng.integers(0, len(runs), n)]
+    return np.concatenate(picked), [k for k, run in enumerate(picked) for _ in run]
+
+
 def detection_rate(runs: list[np.ndarray], n: int, factor: float, better: str, trials: int,
                    rng: np.random.Generator) -> float:
     """Share of trials in which n processes against n processes made `factor` worse are told apart."""
     worse = factor if better == "lower" else 1.0 / factor
     found = 0
     for _ in range(trials):
-        base = np.concatenate([runs[i] for i in rng.integers(0, len(runs), n)])
-        head = np.concatenate([runs[i] for i in rng.integers(0, len(runs), n)]) * worse
-        c = stats.compare(base, head, better=better, factor=1.0)
+        base, base_processes = draw(runs, n, rng)
+        head, head_processes = draw(runs, n, rng)
+        c = stats.compare(base, head * worse, better=better, factor=1.0,
+                          base_processes=base_processes, head_processes=head_processes)
         found += c.test is not None and c.test.significant and stats.improvement(c.ratio, better) < 1
     return found / trials
 
@@ -79,8 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     if not rows:
         raise SystemExit("error: power: no contender has two or more training processes here; run with repeats >= 2")
     print(pd.DataFrame(rows).to_markdown(index=False))
-    print(f"\nfound in >= {args.detect:.0%} of {args.trials} trials each (kerasbench.stats: Mann–Whitney U, "
-          f"p < {stats.P_THRESHOLD:g}), drawing whole training processes with replacement from the ones measured")
+    print(f"\nfound in >= {args.detect:.0%} of {args.trials} trials each (kerasbench.stats, p < {stats.P_THRESHOLD:g}: "
+          "Mann–Whitney U with one sample per process, t-test on process medians with several), drawing "
+          "whole training processes with replacement from the ones measured")
 
 
 if __name__ == "__main__":

@@ -27,15 +27,19 @@ if p["factor"] < 0:
     sys.exit("factor must not be negative")
 scale = p["factor"] * p["train"]["epochs"]
 images = p["data"]["synthetic"]["train"] if p["data"]["source"] == "synthetic" else 50000
-epoch_s = [1.5 * p["factor"] * (1 + 0.01 * math.sin(i)) for i in range(10)]  # ten epochs: samples for compare
-os.makedirs("metrics/train", exist_ok=True)
-os.makedirs("plots/history", exist_ok=True)
-json.dump({"time": {"fit_s": 1.5 * scale}, "accuracy": 0.25 * p["factor"], "train_images": images},
-          open("metrics/train/tf_keras-0.json", "w"))
+for d in ("metrics/train", "metrics/repeats", "plots/history"):
+    os.makedirs(d, exist_ok=True)
+# three training processes of ten epochs (compare tests steady epochs on the processes' medians)
+for k in range(3):
+    epoch_s = [1.5 * p["factor"] * (1 + 0.01 * k) * (1 + 0.01 * math.sin(i)) for i in range(10)]
+    train, history = (("metrics/train/tf_keras-0.json", "plots/history/tf_keras-0.csv") if k == 0 else
+                      (f"metrics/repeats/tf_keras-0-r{k}.json", f"metrics/repeats/tf_keras-0-r{k}.csv"))
+    json.dump({"time": {"fit_s": 1.5 * scale}, "accuracy": 0.25 * p["factor"], "train_images": images},
+              open(train, "w"))
+    with open(history, "w") as f:
+        f.write("epoch,epoch_s\\n" + "".join(f"{i + 1},{s}\\n" for i, s in enumerate(epoch_s)))
 json.dump({"cpu": {"model": "test CPU"}, "device": "cpu", "gpus": [], "lock_sha256": "0" * 64,
            "deterministic": False, "jit_compile": {"effective": False}}, open("metrics/train/tf_keras-0.env.json", "w"))
-with open("plots/history/tf_keras-0.csv", "w") as f:
-    f.write("epoch,epoch_s\\n" + "".join(f"{i + 1},{s}\\n" for i, s in enumerate(epoch_s)))
 json.dump({"tf_keras": {"fit_s": {"median": 1.5 * scale}}}, open("metrics/summary.json", "w"))
 """
 PARAMS = {
@@ -56,6 +60,7 @@ stages:
       - metrics/train/tf_keras-0.json: {{cache: false}}
       - metrics/train/tf_keras-0.env.json: {{cache: false}}
       - plots/history/tf_keras-0.csv: {{cache: false}}
+      - metrics/repeats: {{cache: false}}
       - metrics/summary.json: {{cache: false}}
 metrics:
   - metrics/train/tf_keras-0.json

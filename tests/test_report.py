@@ -119,7 +119,8 @@ def test_two_contenders_two_seeds(two_by_two, monkeypatch):
     assert "Which differences are larger than the spread" not in text
     pairs = section(text, "Which contender is faster")
     assert re.search(r"\| steady training \(images/s\) +\| tf_keras vs keras3_jax +\| no significant difference "
-                     r"\(tf_keras 1\.\d\d× faster by the medians\) +\| too few samples \(n = 4, 4\)", pairs)
+                     r"\(tf_keras 1\.\d\d× faster by the medians\) +\| t-test on process medians p = 0\.[0-9]+ "
+                     r"\(2, 2 processes\)", pairs)
 
     links = check_images(text, two_by_two / "reports")
     assert PNGS <= set(links)
@@ -154,7 +155,7 @@ def test_repeats_give_real_intervals_and_significant_pairs(tmp_path, monkeypatch
     pairs = section(text, "Which contender is faster")
     # fixture paces: tf_keras 9 s, keras3_jax 12 s, keras3_torch 13 s per steady epoch
     assert re.search(r"\| tf_keras vs keras3_torch +\| tf_keras is 1\.4\d× faster than keras3_torch \(significant\)"
-                     r" +\| Mann–Whitney U p = [0-9.e-]+ \(n = 16, 16\)", pairs)
+                     r" +\| t-test on process medians p = [0-9.e-]+ \(4, 4 processes\)", pairs)
     assert re.search(r"\| keras3_jax vs keras3_torch +\| keras3_jax is 1\.0\d× faster than keras3_torch "
                      r"\(significant, but under the 1\.10× minimum effect\)", pairs)
     assert re.search(r"\| first epoch \(s\) +\| tf_keras vs keras3_jax +\| no significant difference", pairs)

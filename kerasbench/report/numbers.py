@@ -9,7 +9,7 @@ import pandas as pd
 
 from kerasbench import stats
 from kerasbench.report.load import Results, synthetic_flags
-from kerasbench.samples import FIGURES
+from kerasbench.samples import FIGURES, compare, select
 
 # Figures in metrics/summary.json (numbers only, for `dvc metrics diff` and `dvc exp show`).
 KEY_FIGURES = ("fit_s", "first_epoch_s", "steady_epoch_s", "steady_images_per_s", "predict_images_per_s",
@@ -32,7 +32,7 @@ def summaries(frame: pd.DataFrame, frameworks: list[str], columns: list[str] | N
 
 
 def samples_of(frame: pd.DataFrame, framework: str, figure: str) -> pd.Series:
-    return frame.loc[(frame["framework"] == framework) & (frame["figure"] == figure), "value"]
+    return select(frame, framework, figure)["value"]
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,10 @@ def pairwise(frame: pd.DataFrame, frameworks: list[str], figures=PAIRWISE, facto
     for figure in figures:
         measured = [fw for fw in frameworks if samples_of(frame, fw, figure).notna().any()]
         for a, b in itertools.combinations(measured, 2):
-            pair = Pair(figure, a, b, stats.compare(samples_of(frame, b, figure), samples_of(frame, a, figure),
-                                                    better=FIGURES[figure].better, factor=factor))
+            pair = Pair(figure, a, b, compare(select(frame, b, figure), select(frame, a, figure), figure, factor=factor))
             if pair.speedup < 1:
-                pair = Pair(figure, b, a, stats.compare(samples_of(frame, a, figure), samples_of(frame, b, figure),
-                                                        better=FIGURES[figure].better, factor=factor))
+                pair = Pair(figure, b, a, compare(select(frame, a, figure), select(frame, b, figure), figure,
+                                                  factor=factor))
             pairs.append(pair)
     return pairs
 
@@ -80,10 +79,9 @@ def keras_costs(frame: pd.DataFrame, frameworks: list[str], figures=PAIRWISE, fa
     for backend, keras, native in keras_native_pairs():
         for figure in figures:
             if keras in frameworks and native in frameworks:
-                a, b = samples_of(frame, native, figure), samples_of(frame, keras, figure)
-                if a.notna().any() and b.notna().any():
-                    out.append(KerasCost(backend, keras, native, figure,
-                                         stats.compare(a, b, better=FIGURES[figure].better, factor=factor)))
+                a, b = select(frame, native, figure), select(frame, keras, figure)
+                if a["value"].notna().any() and b["value"].notna().any():
+                    out.append(KerasCost(backend, keras, native, figure, compare(a, b, figure, factor=factor)))
     return out
 
 

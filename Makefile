@@ -30,7 +30,10 @@ $(BIN)/.installed: $(LOCK) $(TORCH_LOCK)
 
 setup: $(BIN)/.installed
 
+# The environment fingerprints first (kerasbench/fingerprint.py): DVC retrains what a new package,
+# GPU or driver affects, and nothing when nothing changed.
 repro: setup
+	$(BIN)/python -m kerasbench.fingerprint
 	$(BIN)/dvc repro $(ARGS)
 
 test: setup

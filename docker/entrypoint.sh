@@ -15,6 +15,10 @@ if [ ! -f dvc.yaml ]; then
     echo "kerasbench: no dvc.yaml in $(pwd); mount the repository there (-v \"\$PWD\":/work)" >&2
 elif [ ! -w . ]; then
     echo "kerasbench: $(pwd) is not writable by uid $(id -u); run with --user \"\$(id -u):\$(id -g)\"" >&2
+elif [ -f kerasbench/fingerprint.py ]; then
+    # This machine's GPUs, driver and per-backend venvs, where DVC sees them: the checkout moved
+    # into the container retrains what the move affects, and nothing else.
+    python -m kerasbench.fingerprint
 fi
 
 exec "$@"

@@ -1,6 +1,7 @@
 """Stage evaluate@<framework>-<seed>: reload the trained model with the same contender and score it.
 
     python -m stages.evaluate FRAMEWORK SEED DATA_NPZ DATA_JSON MODEL_DIR METRICS ENV CONFUSION PER_CLASS INFERENCE
+                              [--fingerprints DIR]
 
 Accuracy, precision, recall and F1 (weighted as in the article, and macro) on the training
 and the test set; per-class scores and the confusion matrix as DVC plots files. Inference is
@@ -17,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from kerasbench import contenders, measure
+from kerasbench import contenders, fingerprint, measure
 from kerasbench.files import atomic_path, write_json
 from kerasbench.params import load_or_exit
 
@@ -46,8 +47,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("seed", type=int)
     for name in ("data", "data_json", "model", "metrics", "env", "confusion", "per_class", "inference"):
         parser.add_argument(name)
+    parser.add_argument("--fingerprints", metavar="DIR", help="check DIR/<framework>.json (kerasbench/fingerprint.py) first")
     args = parser.parse_args(argv)
     params = load_or_exit()
+    if args.fingerprints:
+        fingerprint.require(args.fingerprints, [args.framework])
     deterministic = params.train.deterministic
     try:
         started = contenders.start(args.framework, params.device, deterministic)

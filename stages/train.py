@@ -1,6 +1,6 @@
 """Stage train@<framework>-<seed>: fit LeNet-5 with one contender, in a process of its own.
 
-    python -m stages.train FRAMEWORK SEED DATA_NPZ DATA_JSON MODEL_DIR METRICS ENV HISTORY
+    python -m stages.train FRAMEWORK SEED DATA_NPZ DATA_JSON MODEL_DIR METRICS ENV HISTORY [--fingerprints DIR]
 
 Measures import, context creation, model build, the first epoch apart from the steady state,
 throughput and this process's own memory (and the GPU peak from the framework's allocator);
@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kerasbench import backends, contenders, measure, supervise
+from kerasbench import backends, contenders, fingerprint, measure, supervise
 from kerasbench.files import atomic_dir, atomic_path, write_json
 from kerasbench.params import load_or_exit
 
@@ -38,9 +38,12 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("data", "data_json", "model", "metrics", "env", "history"):
         parser.add_argument(name)
     parser.add_argument("--compile-cache", choices=("cold",), help=argparse.SUPPRESS)  # the fill run of `warm`
+    parser.add_argument("--fingerprints", metavar="DIR", help="check DIR/<framework>.json (kerasbench/fingerprint.py) first")
     parser.add_argument("--compile-cache-dir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     params = load_or_exit()
+    if args.fingerprints:
+        fingerprint.require(args.fingerprints, [args.framework])
     train = params.train
     cache_mode = args.compile_cache or train.compile_cache
     cache_dir = Path(args.compile_cache_dir or Path("models") / "compile-cache" / Path(args.metrics).stem).resolve()

@@ -63,6 +63,7 @@ def repo(tmp_path_factory) -> dict:
             shutil.copy(ROOT / name, repo / name)
     sh(repo, "git", "init", "-q", "-b", "main")
     sh(repo, "dvc", "init", "-q")
+    sh(repo, sys.executable, "-m", "kerasbench.fingerprint")   # as `make repro` does
     # A throwaway first run: the machine's cold start (page cache, imports, CPU clocks) must not land on
     # the base alone, or the identical re-run below would look faster than the base.
     set_params(repo, batch_size=64)

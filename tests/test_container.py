@@ -283,3 +283,15 @@ def test_lock_check_describes_the_image_platform():
     assert "manylinux_2_18_x86_64" in platforms and "manylinux_2_35_x86_64" in platforms  # Ubuntu 22.04: glibc 2.35
     assert "manylinux_2_36_x86_64" not in platforms
     assert args[args.index("--python-version") + 1] == "3.11"
+
+
+def test_entrypoint_refreshes_the_fingerprints_before_the_command(tmp_path):
+    """The checkout moved into the container: its GPUs, driver and venvs land where DVC sees them."""
+    shutil.copytree(REPO / "kerasbench", tmp_path / "kerasbench", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["sh", str(REPO / "docker/entrypoint.sh"), "ls", "results/fingerprints"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "fingerprint: 8 contenders, 8 changed" in done.stdout
+    assert "keras3_jax.json" in done.stdout.splitlines()   # written before the command ran

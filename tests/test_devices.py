@@ -1,5 +1,5 @@
 """One device for all, or a loud failure (kerasbench/devices.py), and the cheap environment
-fingerprint that decides retraining (stages/fingerprint.py).
+fingerprint that decides retraining (kerasbench/fingerprint.py).
 
 This machine has no GPU and no NVIDIA driver: every contender runs on the CPU, `device: gpu`
 fails naming the contender, and hosts with GPUs are described by records.
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kerasbench import contenders, devices, measure
+from kerasbench import contenders, devices, measure, supervise
 from tests.sandbox import shadow_venv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,11 +114,11 @@ def test_an_interpreter_that_cannot_run_is_named(tmp_path):
     assert f"KERASBENCH_PYTHON_TORCH={python} is not an executable Python interpreter" in done.stdout
 
 
-# ---------------------------------------------------------------- the fingerprint stage
+# ---------------------------------------------------------------- the fingerprint files
 
 def fingerprint(out: Path, env: dict | None = None) -> dict[str, bytes]:
-    """Run the stage as DVC does, in a process that then proves it imported no framework."""
-    code = ("import runpy, sys; sys.argv = ['fingerprint', sys.argv[1]]; runpy.run_module('stages.fingerprint', "
+    """Run it as `make repro` does, in a process that then proves it imported no framework."""
+    code = ("import runpy, sys; sys.argv = ['fingerprint', sys.argv[1]]; runpy.run_module('kerasbench.fingerprint', "
             "run_name='__main__'); loaded = [m for m in ('tensorflow', 'jax', 'torch', 'keras') if m in sys.modules]; "
             "assert not loaded, loaded")
     done = subprocess.run([sys.executable, "-c", code, str(out)], cwd=REPO, capture_output=True, text=True,
@@ -135,8 +135,10 @@ def test_fingerprint_is_cheap_stable_and_framework_free(tmp_path):
     torch = json.loads(first["keras3_torch.json"])
     assert torch["packages"] == {"torch": contenders.version_of("torch"), "keras": contenders.version_of("keras"),
                                  "numpy": contenders.version_of("numpy")}
-    assert torch["device"] == "auto" and torch["nvidia"] == {"driver": None, "cuda": None, "gpus": []}
-    assert fingerprint(tmp_path / "b") == first  # same environment, same bytes: DVC retrains nothing
+    assert torch["nvidia"] == {"driver": None, "cuda": None, "gpus": []}
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "a").iterdir()}
+    assert fingerprint(tmp_path / "a") == first  # same environment, same bytes: DVC retrains nothing,
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "a").iterdir()} == mtimes  # and nothing rewritten
 
 
 def test_fingerprint_changes_only_for_the_contender_whose_environment_changed(tmp_path):
@@ -150,3 +152,23 @@ def test_fingerprint_changes_only_for_the_contender_whose_environment_changed(tm
     assert json.loads(after["keras3_jax.json"])["packages"]["jax"] is None
     gpu_host = fingerprint(tmp_path / "gpu", env={"CUDA_VISIBLE_DEVICES": "0"})
     assert all(gpu_host[name] != before[name] for name in before)  # what every contender sees changed
+
+
+def test_a_stale_fingerprint_is_named_and_a_current_one_passes(tmp_path, monkeypatch):
+    from kerasbench import fingerprint as fp
+    fp.write(tmp_path)
+    assert fp.stale(tmp_path / "keras3_torch.json", "keras3_torch") is None
+    record = json.loads((tmp_path / "keras3_torch.json").read_text())
+    record["packages"]["keras"] = "3.0.0"
+    record["nvidia"]["gpus"] = ["NVIDIA H100 80GB HBM3"]
+    (tmp_path / "keras3_torch.json").write_text(json.dumps(record))
+    why = fp.stale(tmp_path / "keras3_torch.json", "keras3_torch")
+    assert why.startswith(f"{tmp_path / 'keras3_torch.json'} does not describe this machine (packages.keras: "
+                          f"'3.0.0' recorded, '{contenders.version_of('keras')}' here; nvidia.gpus: "
+                          "['NVIDIA H100 80GB HBM3'] recorded, [] here)")
+    assert "run python -m kerasbench.fingerprint (make repro runs it), then dvc repro" in why
+    assert "is missing" in fp.stale(tmp_path / "nope.json", "keras3_torch")
+    monkeypatch.delenv(supervise.CHILD_VAR, raising=False)
+    with pytest.raises(SystemExit, match="does not describe this machine"):
+        fp.require(tmp_path, ["tf_keras", "keras3_torch"])
+    fp.require(tmp_path, ["tf_keras"])   # current: returns

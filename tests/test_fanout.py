@@ -163,7 +163,10 @@ def test_slurm_script_is_one_array_job_with_requeue(tmp_path):
     assert subprocess.run(["bash", "-n"], input=text, text=True).returncode == 0
     boxed = slurm.script("t", Path("grids/t.yaml"), "/srv/origin.git", "ab" + "c" * 38, CELLS, tmp_path,
                          "/opt/venv/bin", container="apptainer exec --nv /shared/k.sif")
-    assert 'step apptainer exec --nv /shared/k.sif dvc exp run --pull -n "$NAME" "${SETS[@]}"' in boxed
+    steps = [line.split("#")[0].strip() for line in boxed.splitlines() if line.startswith("step ")]
+    assert steps[-3:] == ["step apptainer exec --nv /shared/k.sif python -m kerasbench.fingerprint",
+                          'step apptainer exec --nv /shared/k.sif dvc exp run --pull -n "$NAME" "${SETS[@]}"',
+                          'step apptainer exec --nv /shared/k.sif dvc exp push origin "$NAME"']
     assert "/opt/venv/bin" not in boxed                  # python and dvc come from the image
 
 
@@ -227,7 +230,9 @@ def test_sigterm_leaves_a_marker_and_no_scratch(tmp_path):
     fake = tmp_path / "bin"
     fake.mkdir()
     (fake / "dvc").write_text("#!/bin/sh\necho 'fake dvc running'\nexec sleep 60\n")
-    (fake / "dvc").chmod(0o755)
+    (fake / "python").write_text("#!/bin/sh\necho 'fake python (the fingerprint step)'\n")
+    for tool in ("dvc", "python"):
+        (fake / tool).chmod(0o755)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     text = slurm.script("t", Path("grids/t.yaml"), str(origin), commit, CELLS, tmp_path, str(fake))

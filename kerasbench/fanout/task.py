@@ -5,6 +5,7 @@ Kubernetes: JOB_COMPLETION_INDEX picks from the list of cells submitted), then:
 
     skip the cell if origin already holds its experiment (refs/exps/<commit>/<name>)
     git clone origin into a fresh scratch folder, check out the commit
+    python -m kerasbench.fingerprint   (this node's environment, where DVC sees it)
     dvc exp run --pull -n NAME -S ...   (pulls from the DVC remote only what the pipeline needs)
     dvc exp push origin NAME           (the experiment's git ref to origin, its cache to the DVC remote)
 
@@ -58,6 +59,7 @@ cd "$WORK/repo" || finish failed 1
 step git checkout --quiet --detach "$COMMIT"
 git config user.email >/dev/null || git config user.email "fanout@kerasbench.invalid"
 git config user.name >/dev/null || git config user.name "kerasbench fan-out"
+step {container}python -m kerasbench.fingerprint   # this node's GPUs, driver and packages, where DVC sees them
 step {container}dvc exp run --pull -n "$NAME" "${{SETS[@]}}"
 step {container}dvc exp push origin "$NAME"
 finish done 0

@@ -13,8 +13,6 @@ import importlib.metadata
 import os
 import random
 
-BACKENDS = ("tensorflow", "jax", "torch")
-
 
 def deterministic_env(backend: str, on_cpu_only: bool) -> dict[str, str]:
     """Variables that must be set before the framework is imported, for deterministic kernels."""

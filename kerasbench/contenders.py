@@ -21,11 +21,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Callable, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from kerasbench import backends, supervise
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Set before any framework import, for every contender.
 COMMON_ENV = {

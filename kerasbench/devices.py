@@ -21,7 +21,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from kerasbench import backends, contenders, measure
+from kerasbench import backends, contenders, measure, supervise
 
 ROOT = Path(__file__).resolve().parent.parent
 # Lowest NVIDIA driver for each CUDA major version's builds (CUDA minor-version compatibility).
@@ -99,7 +99,7 @@ def select(name: str, device: str) -> dict:
 def probe_all(names: list[str], device: str) -> list[dict]:
     records = []
     for name in names:
-        env = {k: v for k, v in os.environ.items() if k != "KERASBENCH_ACTIVE"}
+        env = {k: v for k, v in os.environ.items() if k != supervise.CHILD_VAR}
         done = subprocess.run([sys.executable, "-m", "kerasbench.devices", "--probe", name, device], cwd=ROOT,
                               env=env, capture_output=True, text=True)
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

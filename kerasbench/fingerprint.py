@@ -98,8 +98,9 @@ def _differences(recorded, current, prefix: str = "") -> list[str]:
     return [] if recorded == current else [f"{prefix.rstrip('.')}: {recorded!r} recorded, {current!r} here"]
 
 
-def stale(path: Path | str, name: str) -> str | None:
-    """Why `path` does not describe this machine's environment for contender `name`; None when it does."""
+def stale(path: Path | str, name: str, current: dict | None = None) -> str | None:
+    """Why `path` does not describe this machine's environment for contender `name` (`current`: its
+    record, computed here when not given); None when it does."""
     path = Path(path)
     if not path.is_file():
         return f"{path} is missing: run {REFRESH}, then dvc repro"
@@ -107,7 +108,7 @@ def stale(path: Path | str, name: str) -> str | None:
         recorded = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         return f"{path} is not JSON ({err}): run {REFRESH}, then dvc repro"
-    differ = _differences(recorded, fingerprints([name])[name])
+    differ = _differences(recorded, current or fingerprints([name])[name])
     if not differ:
         return None
     return (f"{path} does not describe this machine ({'; '.join(differ)}). DVC decides what to retrain "
@@ -121,8 +122,9 @@ def require(folder: Path | str, names: list[str]) -> None:
     from kerasbench import supervise
     if supervise.is_child():
         return
+    current = fingerprints(names)   # one NVML query and one probe per interpreter for all of them
     for name in names:
-        why = stale(Path(folder) / f"{name}.json", name)
+        why = stale(Path(folder) / f"{name}.json", name, current[name])
         if why:
             sys.exit(f"error: {why}")
 

@@ -164,18 +164,18 @@ def git_commit() -> str | None:
         return None
 
 
-LOCK_FILES = ("requirements.lock", "requirements/torch-cpu.lock")
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def lock_sha256(root: Path = ROOT) -> str | None:
-    """One hash over the project's lock files, which pin this environment (None if one is missing)."""
+    """One hash over every lock file of the project: requirements.lock and requirements/*.lock, the
+    CPU torch lock and the container's GPU locks alike, so a change to whichever pinned this
+    environment changes it (None without requirements.lock)."""
+    if not (root / "requirements.lock").is_file():
+        return None
     digest = hashlib.sha256()
-    for name in LOCK_FILES:
-        path = root / name
-        if not path.is_file():
-            return None
-        digest.update(path.read_bytes())
+    for path in [root / "requirements.lock", *sorted((root / "requirements").glob("*.lock"))]:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

@@ -41,7 +41,7 @@ def main() -> None:
     model.fit(x, y, batch_size=batch, epochs=epochs, validation_split=train.validation_split, shuffle=train.shuffle,
               verbose=0)
     fit_s = time.perf_counter() - t
-    print(json.dumps({"framework": framework, "batch_size": batch, "epochs": epochs, "images": len(x),
+    print(json.dumps({"framework": framework, "batch_size": batch, "epochs": epochs, "images": lenet.train_count(len(x), train.validation_split),
                       "fit_s": fit_s, "process_s": time.perf_counter() - started}))
 
 

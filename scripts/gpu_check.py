@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from kerasbench import supervise
 from kerasbench.params import read_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +41,7 @@ CONFIGS = ((32, False), (256, False), (32, True))  # (batch size, deterministic)
 
 def run(cmd: list[str], cwd: Path) -> None:
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep)}
-    env.pop("KERASBENCH_ACTIVE", None)
+    env.pop(supervise.CHILD_VAR, None)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", *cmd], cwd=cwd, env=env)
     print(f"  ({time.perf_counter() - started:.0f} s) {' '.join(cmd[:3])}", flush=True)

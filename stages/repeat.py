@@ -1,6 +1,6 @@
 """Stage repeat: the timing reruns (`repeats` > 1), interleaved across contenders, each a fresh process.
 
-    python -m stages.repeat DATA_NPZ DATA_JSON OUT_DIR [--params params.yaml] [--fingerprints DIR]
+    python -m stages.repeat DATA_NPZ DATA_JSON OUT_DIR [--fingerprints DIR]
 
 `train@<c>-<s>` is round 0: it trains the model that `evaluate` scores. This stage runs rounds
 1..repeats-1. Each round trains every contender x seed once more, in an order drawn from the
@@ -44,11 +44,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("data")
     parser.add_argument("data_json")
     parser.add_argument("out_dir")
-    parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--fingerprints", metavar="DIR",
                         help="check DIR/<framework>.json (kerasbench/fingerprint.py) before the first run")
     args = parser.parse_args(argv)
-    params = load_or_exit(args.params)
+    params = load_or_exit()   # ./params.yaml, as the train processes it runs read it
     if args.fingerprints and params.repeats > 1:
         fingerprint.require(args.fingerprints, list(params.frameworks))
     runs = schedule(list(params.frameworks), list(params.seeds), params.repeats, params.seed)

@@ -19,7 +19,7 @@ from pathlib import Path
 from kerasbench import files
 from kerasbench.params import Params, load_or_exit
 from kerasbench.report import environment, figures, load, markdown, numbers
-from kerasbench.report.load import ReportError, result_paths  # noqa: F401  (for callers such as a fan-out collect)
+from kerasbench.report.load import result_paths  # noqa: F401  (the files the fan-out's collect gathers)
 from kerasbench.results import Directory, ResultsError
 
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except ResultsError as err:
         sys.exit(f"error: report: {err}")
     print(f"report: wrote {report} and {args.out_summary} ({len(p.frameworks)} contender(s) x {len(p.seeds)} "
-          f"seed(s) x {load.repeats_of(p, Directory(args.results))} training process(es))")
+          f"seed(s) x {p.repeats} training process(es))")
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -93,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
 
     history = pd.DataFrame(clock.epochs)
     epochs = measure.epoch_summary(history["epoch_s"].tolist())
-    fitted = math.floor(len(x_train) * (1.0 - train.validation_split))  # Keras' own split rule
+    fitted = lenet.train_count(len(x_train), train.validation_split)
     described = trainer.describe()
     cache_gap = backends.compile_cache_gap(backend, described["jit_compile"])
     metrics = {

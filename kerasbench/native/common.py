@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasbench import lenet
 from kerasbench.lenet import PARAMETERS
 
 # Keras' weight list for the LeNet-5 of kerasbench.lenet: (name, shape) in model.get_weights() order.
@@ -68,11 +69,6 @@ def adam_epsilon(step, epsilon: float = 1e-7, beta_2: float = 0.999):
     Works on Python numbers and on framework scalars alike.
     """
     return epsilon / (1.0 - beta_2**step) ** 0.5
-
-
-def train_count(n: int, validation_split: float) -> int:
-    """Keras fit's split: the first floor(n * (1 - split)) samples train, the rest validate (before shuffling)."""
-    return int(math.floor(n * (1.0 - validation_split)))
 
 
 def seed_python(seed: int) -> None:
@@ -135,7 +131,7 @@ class NativeTrainer:
         return from epoch_end stops training.
         """
         p = self.train_params
-        n = train_count(len(x), p.validation_split)
+        n = lenet.train_count(len(x), p.validation_split)
         train = self._put(x[:n], y[:n])
         val = self._put(x[n:], y[n:]) if n < len(x) else None
         hooks.fit_begin()

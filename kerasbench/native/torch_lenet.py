@@ -169,9 +169,9 @@ class Trainer(common.NativeTrainer):
     def _predict(self, data, batch_size, to_host):
         x = data[0]
         with self._autocast():
-            out = torch.cat([self.forward(x[s:s + batch_size]) for s in range(0, len(x), batch_size)])
+            out = [self.forward(x[s:s + batch_size]) for s in range(0, len(x), batch_size)]
         if to_host:
-            return out.float().cpu().numpy()
+            return torch.cat(out).float().cpu().numpy()
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         return None

@@ -7,7 +7,7 @@ For each contender x seed in params.yaml:
     plots/confusion/<fw>-<seed>.csv                  plots/per_class/<fw>-<seed>.csv
 
 and, for repeats 1..R-1, metrics/repeats/<fw>-<seed>-r<k>.json and .csv (kerasbench/samples.py).
-R is params' `repeats`; without that key, the reruns found under metrics/repeats/ are taken.
+R is params' `repeats`.
 Results of contenders or seeds no longer listed are ignored.
 """
 from __future__ import annotations
@@ -75,14 +75,6 @@ def result_paths(framework: str, seed: int, repeats: int = 1) -> list[str]:
             + list(report_paths(framework, seed).values()))
 
 
-def repeats_of(p: Params, tree: Tree) -> int:
-    declared = getattr(p, "repeats", None)
-    if declared is not None:
-        return int(declared)
-    found = [k for fw, seed, k in samples.discover(tree) if fw in p.frameworks and seed in p.seeds]
-    return max(found, default=0) + 1
-
-
 def _required(value, path: str):
     if value is None:  # checked for every file up front; a file that vanished since is still named
         raise ReportError(f"{path}: missing")
@@ -91,7 +83,7 @@ def _required(value, path: str):
 
 def load(p: Params, tree: Tree) -> Results:
     """Every planned run, in params' order; every missing file named at once."""
-    repeats = repeats_of(p, tree)
+    repeats = p.repeats
     planned = [(fw, seed, k) for fw in p.frameworks for seed in p.seeds for k in range(repeats)]
     extra = [path for fw in p.frameworks for seed in p.seeds for path in report_paths(fw, seed).values()]
     missing = samples.missing_files(tree, planned) + [path for path in extra if tree.read_text(path) is None]

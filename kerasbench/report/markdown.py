@@ -142,11 +142,11 @@ def settings_table(p: Params, results: Results) -> str:
         ("optimizer, learning rate", f"{p.train.optimizer}, {p.train.learning_rate:g}"),
         ("validation split, shuffle", f"{p.train.validation_split:g}, {p.train.shuffle}"),
         ("jit_compile (param)", str(p.train.jit_compile)),
-        ("deterministic (param)", str(getattr(p.train, "deterministic", DASH))),
-        ("precision (param)", str(getattr(p.train, "precision", DASH))),
-        ("target accuracy (param)", DASH if getattr(p.train, "target_accuracy", None) is None
+        ("deterministic (param)", str(p.train.deterministic)),
+        ("precision (param)", str(p.train.precision)),
+        ("target accuracy (param)", DASH if p.train.target_accuracy is None
          else f"{p.train.target_accuracy:g} (test set scored after every epoch, untimed)"),
-        ("compile cache (param)", str(getattr(p.train, "compile_cache", DASH))),
+        ("compile cache (param)", str(p.train.compile_cache)),
         ("inference", f"batch size {p.evaluate.batch_size}, "
                       f"{', '.join(map(str, passes)) or p.evaluate.repeats} timed passes of each kind after a warm-up"),
     ]

@@ -36,12 +36,13 @@
 # a regression, 2 bad usage or revision.
 set -euo pipefail
 
-# Three training processes of four epochs per contender and side: compare tests steady epochs on the
-# 3 + 3 process medians (a large change is found; a 10% one needs more processes on a noisy runner).
+# Five training processes of four epochs per contender and side: compare tests steady epochs on the
+# 5 + 5 process medians (a large change is found even when one process was disturbed, which can hide
+# a fivefold change at 3 + 3; a 10% one needs more processes on a noisy runner).
 # Inference runs once per seed: with one seed its figures are shown but never significant (one
 # process a side); add `-S 'seeds=[0,1,2]'` to test them too.
 SMALL=(data.source=synthetic data.synthetic.train=1000 data.synthetic.test=200
-       data.limit_train=null data.limit_test=null 'seeds=[0]' repeats=3 train.epochs=4 evaluate.repeats=8)
+       data.limit_train=null data.limit_test=null 'seeds=[0]' repeats=5 train.epochs=4 evaluate.repeats=8)
 SUMMARY=metrics/summary.json     # the headline table, when the pipeline writes it
 MARKER='<!-- kerasbench-metrics-diff -->'
 

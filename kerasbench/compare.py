@@ -10,12 +10,18 @@ A contender is not comparable when its machine fingerprint differs between the t
 device, GPU model and driver, the lock file's hash, `deterministic` and the effective `jit_compile`
 (read from metrics/train/<c>-<s>.env.json). A value missing on one side counts as differing.
 `force` compares anyway and keeps the differences as notes.
+
+Rounds: a side may be several trees, results of one configuration run at different times (e.g. base,
+head, head, base). Their samples are pooled, each process labelled by its round, so that a drift of
+the machine between sessions lands on both sides and shows up as spread, not as a change. The rounds
+of one side must have the same params.yaml and fingerprints.
 """
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import pandas as pd
 
@@ -57,6 +63,51 @@ def differences(base: dict[str, set[str]], head: dict[str, set[str]]) -> list[st
 
 
 @dataclass(frozen=True)
+class Side:
+    """One side of a comparison, its rounds pooled."""
+    label: str
+    rounds: int
+    runs: list[samples.Run]
+    frame: pd.DataFrame
+    fingerprints: dict[str, dict[str, set[str]]]
+    params: dict
+
+
+def load_side(trees: Sequence[Tree]) -> Side:
+    """Every round's runs and samples (labelled with the round); raises ResultsError when a round has no
+    results or the rounds are not one configuration."""
+    runs: list[samples.Run] = []
+    frames, prints, first, seen = [], {}, read_params(trees[0]), {}
+    for number, tree in enumerate(trees):
+        own_runs, frame = samples.load(tree, round_no=number)
+        if not own_runs:
+            raise ResultsError(f"no results at {tree.label} (no metrics/train/<contender>-<seed>.json "
+                               "for the contenders and seeds in its params.yaml)")
+        own_prints = fingerprints(tree, own_runs)
+        if number:
+            params = read_params(tree)
+            changed = [key for key in dict.fromkeys([*first, *params]) if first.get(key) != params.get(key)]
+            if changed:
+                raise ResultsError(f"rounds {trees[0].label} and {tree.label} are not one configuration: "
+                                   f"params.yaml differs in {', '.join(changed)}")
+            for fw in dict.fromkeys([*prints, *own_prints]):
+                diff = differences(prints.get(fw, {}), own_prints.get(fw, {}))
+                if diff:
+                    raise ResultsError(f"rounds {trees[0].label} and {tree.label} ran on different machines or "
+                                       f"settings ({fw}: {'; '.join(diff)})")
+        values = tuple(frame["value"].fillna(-1.0))   # no two real runs time alike to the last digit
+        if values in seen:
+            raise ResultsError(f"rounds {seen[values]} and {tree.label} hold the same samples: the second did not "
+                               "run the pipeline again (dvc exp run --force reruns unchanged stages)")
+        seen[values] = tree.label
+        runs += own_runs
+        frames.append(frame)
+        prints = own_prints
+    return Side(" + ".join(t.label for t in trees), len(trees), runs, pd.concat(frames, ignore_index=True),
+                prints, first)
+
+
+@dataclass(frozen=True)
 class Row:
     framework: str
     figure: str
@@ -68,6 +119,8 @@ class Outcome:
     base_label: str
     head_label: str
     factor: float
+    base_rounds: int = 1
+    head_rounds: int = 1
     rows: list[Row] = field(default_factory=list)
     notes: dict[str, list[str]] = field(default_factory=dict)   # contender -> fingerprint differences
     forced: bool = False
@@ -78,36 +131,33 @@ class Outcome:
         return [r for r in self.rows if r.comparison.regression]
 
 
-def compare(base: Tree, head: Tree, factor: float = stats.FACTOR, metric: str | None = None,
-            force: bool = False) -> Outcome:
-    """Every contender x figure of both sides; raises ResultsError when a side has no results."""
+def compare(base: Sequence[Tree], head: Sequence[Tree], factor: float = stats.FACTOR,
+            metric: str | None = None, force: bool = False) -> Outcome:
+    """Every contender x figure of both sides, each given as its rounds (usually one tree); raises
+    ResultsError when a side has no results."""
     try:
         pattern = re.compile(metric) if metric else None
     except re.error as err:
         raise ResultsError(f"--metric: not a regular expression ({err})") from None
     if not factor >= 1:
         raise ResultsError(f"--factor must be at least 1, got {factor}")
-    (base_runs, base_frame), (head_runs, head_frame) = samples.load(base), samples.load(head)
-    for tree, runs in ((base, base_runs), (head, head_runs)):
-        if not runs:
-            raise ResultsError(f"no results at {tree.label} (no metrics/train/<contender>-<seed>.json "
-                               "for the contenders and seeds in its params.yaml)")
-    planned_at_head = samples.planned(read_params(head))[0]
-    frameworks = list(dict.fromkeys([r.framework for r in head_runs] + [r.framework for r in base_runs]))
-    outcome = Outcome(base.label, head.label, factor, forced=force)
+    old, new = load_side(base), load_side(head)
+    planned_at_head = samples.planned(new.params)[0]
+    frameworks = list(dict.fromkeys([r.framework for r in new.runs] + [r.framework for r in old.runs]))
+    outcome = Outcome(old.label, new.label, factor, old.rounds, new.rounds, forced=force)
     outcome.dropped = [fw for fw in frameworks if planned_at_head is not None and fw not in planned_at_head]
-    base_fp, head_fp = fingerprints(base, base_runs), fingerprints(head, head_runs)
     for fw in frameworks:
         if fw in outcome.dropped:
             continue
-        diff = differences(base_fp.get(fw, {}), head_fp.get(fw, {})) if fw in base_fp and fw in head_fp else []
+        diff = (differences(old.fingerprints[fw], new.fingerprints[fw])
+                if fw in old.fingerprints and fw in new.fingerprints else [])
         if diff:
             outcome.notes[fw] = diff
-        head_has_runs = any(r.framework == fw for r in head_runs)
+        head_has_runs = any(r.framework == fw for r in new.runs)
         for key, spec in samples.FIGURES.items():
             if pattern and not (pattern.search(key) or pattern.search(spec.header)):
                 continue
-            b, h = samples.select(base_frame, fw, key), samples.select(head_frame, fw, key)
+            b, h = samples.select(old.frame, fw, key), samples.select(new.frame, fw, key)
             if b["value"].isna().all() and h["value"].isna().all():
                 continue   # measured on neither side (e.g. GPU memory on a CPU)
             not_recorded = h.empty and head_has_runs   # the head's files no longer have this figure
@@ -157,6 +207,9 @@ def markdown(outcome: Outcome, only_changed: bool = False) -> str:
                   "± is half the 99% confidence interval of the median (†: min–max, fewer "
                   "than 8 samples). Ratio = head / base: above 1 is slower for times and memory, faster for "
                   "images/s.",
+              *(["", f"Rounds: base {outcome.base_rounds}, head {outcome.head_rounds}; each side's rounds are "
+                      "pooled, every process labelled with its round, so machine drift between sessions counts "
+                      "as spread."] if max(outcome.base_rounds, outcome.head_rounds) > 1 else []),
               "", "Counted: " + ", ".join(f"{counts[m]} `{m}`" for m in stats.MARKS) + "."]
     for fw, diff in outcome.notes.items():
         verdict = "compared anyway (--force)" if outcome.forced else "not comparable (`x`; --force compares anyway)"

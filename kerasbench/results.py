@@ -7,6 +7,7 @@ top of it (`read_json`, `read_csv`) raise ResultsError with a message that names
 
     tree = resolve("main", repo)        # a git revision, a DVC experiment name, or "workspace"
     tree.read_text("params.yaml")
+    trees = resolve_side("base,base-2", repo)   # one side of a comparison in several rounds
 """
 from __future__ import annotations
 
@@ -106,6 +107,27 @@ def resolve(spec: str, repo: Path) -> Tree:
     if shas:
         return Revision(repo, shas[0], f"{spec} ({shas[0][:7]})")
     raise ResultsError(f"'{spec}' is neither a git revision, a DVC experiment (refs/exps) nor 'workspace'")
+
+
+def resolve_side(spec: str, repo: Path) -> list[Tree]:
+    """One side of a comparison: a spec as `resolve` takes it, or several joined by commas (rounds of
+    one configuration). A spec that resolves whole is one tree, even if it holds a comma."""
+    try:
+        return [resolve(spec, repo)]
+    except ResultsError:
+        if "," not in spec:
+            raise
+    parts = [part.strip() for part in spec.split(",")]
+    if not all(parts):
+        raise ResultsError(f"'{spec}': an empty name between commas")
+    trees = [resolve(part, repo) for part in parts]
+    seen: dict[str, str] = {}
+    for part, tree in zip(parts, trees):
+        key = getattr(tree, "sha", WORKSPACE)
+        if key in seen:
+            raise ResultsError(f"'{spec}': '{seen[key]}' and '{part}' are the same results; a round counts once")
+        seen[key] = part
+    return trees
 
 
 def get(doc: dict, dotted: str, default=None):

@@ -1,6 +1,7 @@
 """Every timing and memory sample of a results tree in one tidy table, and the registry of figures.
 
-A run is one fresh training process: contender c, seed s, repeat k. Its files:
+A run is one fresh training process: contender c, seed s, repeat k (and round i when compare pools
+several result trees of one configuration, see kerasbench/compare.py). Its files:
 
     repeat 0 (train@c-s, evaluate@c-s)     metrics/train/c-s.json, plots/history/c-s.csv,
                                            metrics/eval/c-s.json, plots/inference/c-s.csv
@@ -8,7 +9,7 @@ A run is one fresh training process: contender c, seed s, repeat k. Its files:
 
 The train metrics and the history have the same schema for every repeat; evaluation (inference
 passes) runs once per contender and seed. `table()` turns runs into rows
-(framework, seed, repeat, figure, value): one row per run for per-run figures (first epoch,
+(framework, round, seed, repeat, figure, value): one row per run for per-run figures (first epoch,
 import, fit, memory), one per steady epoch (epochs 2..N of every run), one per timed inference
 pass. A value that the run recorded as null (not reached, not measured) is a NaN row; a figure a
 run's files do not have at all gives no row.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 import pandas as pd
@@ -33,7 +34,7 @@ from kerasbench.stats import Better
 
 HISTORY_COLUMNS = ("epoch", "epoch_s")
 INFERENCE_COLUMNS = ("pass", "kind", "seconds", "images_per_s")
-COLUMNS = ["framework", "seed", "repeat", "figure", "value"]
+COLUMNS = ["framework", "round", "seed", "repeat", "figure", "value"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Run:
     history: pd.DataFrame
     eval: dict | None = None
     inference: pd.DataFrame | None = None
+    round: int = 0    # which result tree of a side it came from (compare's rounds); 0 elsewhere
 
     @property
     def name(self) -> str:
@@ -166,12 +168,12 @@ FIGURES: dict[str, Figure] = {
 
 
 def table(runs: Iterable[Run], figures: dict[str, Figure] | None = None) -> pd.DataFrame:
-    """The tidy table: one row per sample, columns framework, seed, repeat, figure, value."""
+    """The tidy table: one row per sample, columns framework, round, seed, repeat, figure, value."""
     figures = FIGURES if figures is None else figures
-    rows = [(r.framework, r.seed, r.repeat, key, value)
+    rows = [(r.framework, r.round, r.seed, r.repeat, key, value)
             for r in runs for key, figure in figures.items() for value in figure.extract(r)]
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.astype({"seed": int, "repeat": int, "value": float})
+    return frame.astype({"round": int, "seed": int, "repeat": int, "value": float})
 
 
 def select(frame: pd.DataFrame, framework: str, figure: str) -> pd.DataFrame:
@@ -180,11 +182,15 @@ def select(frame: pd.DataFrame, framework: str, figure: str) -> pd.DataFrame:
 
 
 def compare(base: pd.DataFrame, head: pd.DataFrame, figure: str, **options) -> stats.Comparison:
-    """stats.compare of two selections of the table, each sample labelled with its process (seed,
-    repeat): steady epochs and inference passes come several to a process, and are tested as such."""
+    """stats.compare of two selections of the table, each sample labelled with its process (round,
+    seed, repeat): steady epochs and inference passes come several to a process, and are tested as such."""
     return stats.compare(base["value"], head["value"], better=FIGURES[figure].better,
-                         base_processes=list(zip(base["seed"], base["repeat"])),
-                         head_processes=list(zip(head["seed"], head["repeat"])), **options)
+                         base_processes=processes(base), head_processes=processes(head), **options)
+
+
+def processes(selection: pd.DataFrame) -> list[tuple[int, int, int]]:
+    """The training process of each sample: (round, seed, repeat)."""
+    return list(zip(selection["round"], selection["seed"], selection["repeat"]))
 
 
 # ---------------------------------------------------------------- reading runs from a tree
@@ -235,13 +241,14 @@ def planned(params: dict) -> tuple[list[str] | None, list[int] | None, int | Non
             repeats if isinstance(repeats, int) and repeats >= 1 else None)
 
 
-def load(tree: Tree) -> tuple[list[Run], pd.DataFrame]:
-    """The runs params.yaml asks for that the tree holds (stale contenders' files are ignored), and their samples."""
+def load(tree: Tree, round_no: int = 0) -> tuple[list[Run], pd.DataFrame]:
+    """The runs params.yaml asks for that the tree holds (stale contenders' files are ignored), and their
+    samples; `round_no` labels them (compare's rounds)."""
     frameworks, seeds, repeats = planned(read_params(tree))
     wanted = [(fw, seed, k) for fw, seed, k in discover(tree)
               if (frameworks is None or fw in frameworks) and (seeds is None or seed in seeds)
               and (repeats is None or k < repeats)]
-    runs = [run for run in (read_run(tree, *key) for key in wanted) if run is not None]
+    runs = [replace(run, round=round_no) for run in (read_run(tree, *key) for key in wanted) if run is not None]
     if frameworks is not None:
         runs.sort(key=lambda r: (frameworks.index(r.framework), r.seed, r.repeat))
     return runs, table(runs)

@@ -3,14 +3,17 @@
 # intervals, significance, asv marks), `dvc metrics diff` and `dvc params diff`, ready to post as a
 # pull-request comment. Any CI can call it; .github/workflows/metrics-diff.yml does.
 #
-#   scripts/ci_metrics_diff.sh [--no-run] [--head REV] [--fail-on-regression] [-S key=value]... BASE OUT.md
+#   scripts/ci_metrics_diff.sh [--no-run] [--head REV] [--rounds N] [--fail-on-regression] [-S key=value]... BASE OUT.md
 #
 # Default: run and compare. BASE and HEAD (or --head REV) are each checked out into a temporary git
 # worktree and the pipeline runs there as a DVC experiment with the same small configuration,
 #   dvc exp run -S data.source=synthetic -S data.synthetic.train=1000 ... (see SMALL below; -S adds/overrides),
-# so both sides are measured on the same machine with the same settings; then
-#   python -m scripts.compare --force <base experiment> <head experiment>
-#   dvc metrics diff --md --all <base experiment> <head experiment>
+# so both sides are measured on the same machine with the same settings, in N rounds (--rounds,
+# default 2) interleaved head, base, base, head, head, ...: a shared runner's speed drifts between
+# sessions by more than the changes worth finding (0.84x between two identical sessions here), and
+# pooled rounds put that drift on both sides; then
+#   python -m scripts.compare --force <base rounds> <head rounds>     (comma-separated experiments)
+#   dvc metrics diff --md --all <base experiment> <head experiment>     (the first round of each)
 # (--force: both sides ran here, so a fingerprint that differs, e.g. the lock file, is the change itself).
 # An override whose key a side's params.yaml does not have (e.g. `repeats` before it existed) is left
 # out for that side, and the Markdown says so.
@@ -32,7 +35,7 @@
 # (a .venv/ in the repository is linked into the worktrees as well).
 # The caller's workspace is never modified. Experiments and worktrees are removed on exit.
 # Environment: DVC (the dvc command; default `dvc` on PATH), PYTHON (default `python`). Exit status:
-# 0 done, 1 the head revision's pipeline failed (the Markdown says why) or, with --fail-on-regression,
+# 0 done, 1 the head revision's pipeline (or any later round) failed (the Markdown says why) or, with --fail-on-regression,
 # a regression, 2 bad usage or revision.
 set -euo pipefail
 
@@ -50,12 +53,14 @@ usage() { sed -n '5p' "$0" | sed 's/^# *//' >&2; exit 2; }
 die() { echo "ci_metrics_diff: error: $*" >&2; exit 2; }
 log() { echo "ci_metrics_diff: $*" >&2; }
 
-run=1 head_rev="" sets=() args=() fail_on_regression=0
+run=1 head_rev="" sets=() args=() fail_on_regression=0 rounds=2
 while (($#)); do
   case $1 in
     --no-run) run=0; shift ;;
     --fail-on-regression) fail_on_regression=1; shift ;;
     --head) head_rev=${2:?--head needs a revision}; shift 2 ;;
+    --rounds) rounds=${2:?--rounds needs a number}; shift 2
+              [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds expects a positive whole number, got '$rounds'" ;;
     -S|--set-param) sets+=("${2:?-S needs key=value}"); shift 2 ;;
     -h|--help) usage ;;
     -*) die "unknown option $1" ;;
@@ -179,6 +184,17 @@ if ((run)); then
   head_status=0; run_side "$head_exp" "$head_sha" || head_status=$?
   base_status=0   # base only when there is a head to compare it with
   if ((head_status == 0)); then run_side "$base_exp" "$base_sha" || base_status=$?; fi
+  # Rounds 2..N, only when both sides ran: base first in even rounds (head, base, base, head, ...).
+  base_rounds=$base_exp head_rounds=$head_exp ran_rounds=1 failed_round=""
+  for ((r = 2; r <= rounds && head_status == 0 && base_status == 0; r++)); do
+    if ((r % 2 == 0)); then sides=(base head); else sides=(head base); fi
+    for which in "${sides[@]}"; do
+      if [[ $which == base ]]; then name=$base_exp-r$r sha=$base_sha; else name=$head_exp-r$r sha=$head_sha; fi
+      run_side "$name" "$sha" || { failed_round=$name; break; }
+    done
+    [[ -n $failed_round ]] && break   # compare the complete rounds only
+    base_rounds+=",$base_exp-r$r" head_rounds+=",$head_exp-r$r" ran_rounds=$r
+  done
   set_text=""
   for key in "${keys[@]}"; do
     kv=${value_of[$key]}
@@ -188,12 +204,18 @@ if ((run)); then
   md+=("## Metrics: \`$base\` vs this change" ""
        "Base \`$base\` (${base_sha:0:7}) and head (${head_sha:0:7}) were both run here with the same small configuration:"
        "\`dvc exp run $set_text\` on $(nproc 2>/dev/null || echo '?') CPU core(s), $(uname -sm)."
+       "$(if ((ran_rounds > 1)); then echo "They ran in $ran_rounds interleaved rounds (head, base, base, head, ...), which compare pools per side, so the runner's drift between sessions falls on both sides."; else echo "They ran once each (one round): a drift of the runner between the two sessions looks like a change; --rounds 2 or more interleaves them."; fi)"
        "Timing and memory on shared CI machines move by 20–30% between runs, and accuracy on synthetic images says nothing about CIFAR-10: the compare table below says which speed and memory changes are larger than that noise." "")
   for name in "$base_exp" "$head_exp"; do
     if [[ -n ${skipped[$name]:-} ]]; then
       md+=("> \`$name\` ran without the override(s) of${skipped[$name]}: its params.yaml has no such key." "")
     fi
   done
+  if [[ -n $failed_round ]]; then
+    md+=("> **Round $((ran_rounds + 1)) failed** (\`$failed_round\`), so compare uses the $ran_rounds complete round(s)." ""
+         "$(tail_block "dvc exp run log ($failed_round, last lines)" "$tmp/$failed_round.log")" "")
+    status=1
+  fi
   if ((head_status == 1)); then
     md+=("**The pipeline failed at the head revision**, so there is nothing to compare." "" "$(tail_block "dvc exp run log (head, last lines)" "$tmp/$head_exp.log")")
     status=1
@@ -208,7 +230,7 @@ if ((run)); then
       old=$base_sha
       md+=("> **The pipeline failed at the base revision** with this configuration; the head is compared with the metrics *committed* at base instead, which may come from another configuration." "" "$(tail_block "dvc exp run log (base, last lines)" "$tmp/$base_exp.log")" "")
     fi
-    if [[ $old == "$base_exp" ]]; then compare_section "$old" "$head_exp" --force; else compare_section "$old" "$head_exp"; fi
+    if [[ $old == "$base_exp" ]]; then compare_section "$base_rounds" "$head_rounds" --force; else compare_section "$old" "$head_exp"; fi
     if [[ -f $tmp/$head_exp/$SUMMARY ]]; then
       headline=$("$DVC" metrics diff --md --all "$old" "$head_exp" --targets "$SUMMARY")
       md+=("### Headline: \`$SUMMARY\` (medians and 99% intervals over seeds × repeats)" "" "$(table_or "$headline" "No summary metrics.")" "")

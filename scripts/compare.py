@@ -3,7 +3,10 @@
     python -m scripts.compare BASE [HEAD] [--only-changed] [--factor F] [--metric REGEX] [--force]
 
 BASE and HEAD are each a git revision (commit, branch, tag, HEAD~1), a DVC experiment name
-(matched against the last component of refs/exps/...) or `workspace` (HEAD's default). Each side's
+(matched against the last component of refs/exps/...) or `workspace` (HEAD's default), or several
+of them joined by commas: rounds of one configuration, run interleaved with the other side's
+(e.g. base, head, head, base), pooled so that machine drift between sessions lands on both sides
+(`compare main,main-r2 exp,exp-r2`). Each side's
 results are the files it committed (metrics/, plots/; tracked in git with cache: false), for the
 contenders and seeds of its own params.yaml. Prints a Markdown table per contender and figure: base
 median±err, head median±err, ratio head/base and a mark (see kerasbench/compare.py).
@@ -18,7 +21,7 @@ import sys
 from pathlib import Path
 
 from kerasbench import compare, stats
-from kerasbench.results import WORKSPACE, ResultsError, resolve
+from kerasbench.results import WORKSPACE, ResultsError, resolve_side
 
 
 class Parser(argparse.ArgumentParser):
@@ -29,7 +32,8 @@ class Parser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="python -m scripts.compare", description=__doc__.splitlines()[0])
-    parser.add_argument("base", help="git revision, DVC experiment name, or 'workspace'")
+    parser.add_argument("base", help="git revision, DVC experiment name, or 'workspace'; several, "
+                                      "comma-separated, are rounds of one configuration")
     parser.add_argument("head", nargs="?", default=WORKSPACE, help="the same (default: workspace)")
     parser.add_argument("--only-changed", action="store_true", help="only rows marked + - ! x")
     parser.add_argument("--factor", type=float, default=stats.FACTOR,
@@ -39,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repo", type=Path, default=Path("."), help="the repository (default: the current directory)")
     args = parser.parse_args(argv)
     try:
-        outcome = compare.compare(resolve(args.base, args.repo), resolve(args.head, args.repo), factor=args.factor,
-                                  metric=args.metric, force=args.force)
+        outcome = compare.compare(resolve_side(args.base, args.repo), resolve_side(args.head, args.repo),
+                                  factor=args.factor, metric=args.metric, force=args.force)
     except ResultsError as err:
         print(f"compare: error: {err}", file=sys.stderr)
         return 2

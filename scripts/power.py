@@ -27,7 +27,7 @@ from kerasbench.samples import FIGURES, load
 def processes(frame: pd.DataFrame, framework: str, figure: str) -> list[np.ndarray]:
     """The samples of one contender and figure, one array per training process (seed x repeat)."""
     own = frame[(frame["framework"] == framework) & (frame["figure"] == figure)].dropna(subset=["value"])
-    return [group["value"].to_numpy() for _, group in own.groupby(["seed", "repeat"])]
+    return [group["value"].to_numpy() for _, group in own.groupby(["round", "seed", "repeat"])]
 
 
 def draw(runs: list[np.ndarray], n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:

@@ -25,6 +25,13 @@ import json, math, os, sys, yaml
 p = yaml.safe_load(open("params.yaml"))
 if p["factor"] < 0:
     sys.exit("factor must not be negative")
+if os.environ.get("FAIL_ON_RUN"):   # count the pipeline runs in a file outside the repository; fail that one
+    with open(os.environ["RUN_COUNTER"], "a+") as f:
+        f.seek(0)
+        run = len(f.read()) + 1
+        f.write("x")
+    if run == int(os.environ["FAIL_ON_RUN"]):
+        sys.exit(f"run {run} failed on purpose")
 scale = p["factor"] * p["train"]["epochs"]
 images = p["data"]["synthetic"]["train"] if p["data"]["source"] == "synthetic" else 50000
 for d in ("metrics/train", "metrics/repeats", "plots/history"):
@@ -68,9 +75,9 @@ metrics:
 """
 
 
-def env() -> dict:
+def env(**extra: str) -> dict:
     return {**os.environ, "DVC": str(DVC), "PYTHON": sys.executable, "DVC_NO_ANALYTICS": "1",
-            "GIT_TERMINAL_PROMPT": "0"}
+            "GIT_TERMINAL_PROMPT": "0", **extra}
 
 
 def sh(cwd: Path, *args: str) -> str:
@@ -101,9 +108,9 @@ def repo(tmp_path_factory) -> dict:
     return {"root": root, "base": base, "head": head}
 
 
-def run_script(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(SCRIPT), *args], cwd=root, env=env(), capture_output=True, text=True,
-                          timeout=120)
+def run_script(root: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(SCRIPT), *args], cwd=root, env=env(**extra_env), capture_output=True,
+                          text=True, timeout=180)
 
 
 def table_rows(markdown: str, section: str) -> list[list[str]]:
@@ -165,10 +172,16 @@ def test_run_measures_both_revisions_with_the_small_config(repo, tmp_path):
     assert every["train_images"][2:4] == ["1000", "1000"]          # the small synthetic data set
     assert every["accuracy"][2:4] == ["0.25", "0.5"]
 
-    # compare ran on both experiments (--force: same machine); the fake params have no `repeats` key
-    assert f"`python -m scripts.compare {base_exp} {head_exp} --force`" in md
+    # compare pooled two interleaved rounds a side (--force: same machine); head, base, base, head
+    assert f"`python -m scripts.compare {base_exp},{base_exp}-r2 {head_exp},{head_exp}-r2 --force`" in md
+    assert "They ran in 2 interleaved rounds (head, base, base, head, ...)" in md
+    order = [line.split(":")[1].strip() for line in result.stderr.splitlines() if "running the pipeline" in line]
+    assert order == [head_exp, base_exp, f"{base_exp}-r2", f"{head_exp}-r2"]
     steady = {r[2]: r for r in table_rows(md, "### Speed and memory")[2:]}["steady epoch (s)"]
     assert steady[0] == "+" and steady[5] == "2.00"
+    assert steady[3].endswith("(n=54)")   # 2 rounds x 3 processes x 9 steady epochs
+    assert "Rounds: base 2, head 2;" in md
+    # the fake params have no `repeats` key
     assert f"`{base_exp}` ran without the override(s) of repeats" in md
 
     # params: what the change commits, not the CI overrides
@@ -181,6 +194,25 @@ def test_run_measures_both_revisions_with_the_small_config(repo, tmp_path):
     assert sh(repo["root"], "git", "status", "--porcelain") == before
     assert len(sh(repo["root"], "git", "worktree", "list").splitlines()) == 1
     assert "ci-" not in sh(repo["root"], "git", "for-each-ref", "refs/exps")
+
+
+def test_one_round_and_a_failing_round(repo, tmp_path):
+    out = tmp_path / "diff.md"
+    result = run_script(repo["root"], "--rounds", "1", repo["base"], str(out))
+    assert result.returncode == 0, result.stderr
+    md = out.read_text()
+    assert "They ran once each (one round)" in md and "-r2" not in md
+    # the 4th pipeline run (head, round 2) fails: reported, compare keeps the complete round, exit 1
+    result = run_script(repo["root"], repo["base"], str(out), FAIL_ON_RUN="4", RUN_COUNTER=str(tmp_path / "runs"))
+    assert result.returncode == 1
+    md = out.read_text()
+    head_exp = f"ci-head-{repo['head'][:7]}"
+    assert f"**Round 2 failed** (`{head_exp}-r2`), so compare uses the 1 complete round(s)." in md
+    assert "run 4 failed on purpose" in md
+    assert f"`python -m scripts.compare ci-base-{repo['base'][:7]} {head_exp} --force`" in md
+    assert "ci-" not in sh(repo["root"], "git", "for-each-ref", "refs/exps")
+    result = run_script(repo["root"], "--rounds", "0", repo["base"], str(out))
+    assert result.returncode == 2 and "--rounds expects a positive whole number, got '0'" in result.stderr
 
 
 def test_failing_head_pipeline_is_reported_and_fails(repo, tmp_path):

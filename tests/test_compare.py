@@ -22,6 +22,7 @@ from scripts.compare import main
 from tests import fixtures_report as fx
 
 TWO = ["tf_keras", "keras3_torch"]
+DRIFT = 1.25   # a whole session slower: what a shared machine did to one side in CI (0.84x between two)
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.invalid"}
 
@@ -50,14 +51,17 @@ def commit(root: Path, message: str, **results) -> str:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> dict[str, str | Path]:
-    """base; slower (keras3_torch 3x slower); rerun (base's pace, other jitter); newlock (another lock file)."""
+    """base; slower (keras3_torch 3x slower); rerun (base's pace, other jitter); newlock (another lock file);
+    drifted and rerun-drifted: the base's pace in a session when the machine ran 1.25x slower, and another."""
     root = tmp_path_factory.mktemp("compare")
     git(root, "init", "-q", "-b", "main")
     shas = {"root": root,
             "base": commit(root, "base"),
             "slower": commit(root, "keras3_torch at a tiny batch", slow={"keras3_torch": 3.0}),
             "rerun": commit(root, "same code, run again", noise=1),
-            "newlock": commit(root, "another lock", noise=2, env={"tf_keras": {"lock_sha256": "ab" * 32}})}
+            "newlock": commit(root, "another lock", noise=2, env={"tf_keras": {"lock_sha256": "ab" * 32}}),
+            "drifted": commit(root, "base again, machine slower", noise=4, slow={fw: DRIFT for fw in TWO}),
+            "rerun-drifted": commit(root, "rerun again, machine slower", noise=5, slow={fw: DRIFT for fw in TWO})}
     git(root, "update-ref", "refs/exps/5e/1f2a3b/slow-exp", shas["slower"])
     return shas
 
@@ -107,6 +111,54 @@ def test_a_rerun_at_the_same_pace_is_not_significant(repo, capsys):
     assert {v[0] for v in rows(out).values()} == {"~"}
     ratios = [float(v[3]) for v in rows(out).values()]
     assert all(0.9 < r < 1.1 for r in ratios)
+
+
+def test_rounds_put_a_session_drift_on_both_sides(repo, capsys):
+    """One session a side cannot tell a drift of the machine from a change; rounds interleaved (base, head,
+    head, base) can: the drift becomes spread on both sides and nothing is significant."""
+    code, out, _ = run(repo, repo["base"], repo["drifted"], capsys=capsys)
+    assert rows(out)["keras3_torch", "steady epoch (s)"][0] == "+" and code == 1   # the drift alone: a "regression"
+    code, out, _ = run(repo, f"{repo['base']},{repo['drifted']}", f"{repo['rerun-drifted']},{repo['rerun']}",
+                       capsys=capsys)
+    assert code == 0, out
+    assert {v[0] for v in rows(out).values()} == {"~"}
+    steady = rows(out)["keras3_torch", "steady epoch (s)"]
+    assert steady[1].endswith("(n=24)") and steady[2].endswith("(n=24)")   # 2 rounds x 3 processes x 4 epochs
+    assert f"base: {repo['base'][:7]} + {repo['drifted'][:7]}" in out.splitlines()[0]
+    assert "Rounds: base 2, head 2;" in out
+    # a real change still shows through the drift: the 3x slower commit against both base rounds
+    code, out, _ = run(repo, f"{repo['base']},{repo['drifted']}", repo["slower"], capsys=capsys)
+    assert code == 1 and rows(out)["keras3_torch", "steady epoch (s)"][0] == "+"
+    assert "Rounds: base 2, head 1;" in out
+
+
+def test_rounds_of_a_side_must_be_one_configuration(repo, capsys):
+    code, _, err = run(repo, f"{repo['rerun']},{repo['newlock']}", repo["base"], capsys=capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert f"rounds {repo['rerun'][:7]} and {repo['newlock'][:7]} ran on different machines or settings " \
+           "(tf_keras: lock file SHA-256: 0f3c1b6e2a9d… → abababababab…)" in err
+    code, _, err = run(repo, f"{repo['base']},{repo['base'][:8]}", capsys=capsys)
+    assert code == 2 and f"'{repo['base']}' and '{repo['base'][:8]}' are the same results" in err
+    git(repo["root"], "tag", "base-copy-commit", git(repo["root"], "commit-tree", f"{repo['base']}^{{tree}}", "-m", "c"))
+    try:
+        code, _, err = run(repo, f"{repo['base']},base-copy-commit", capsys=capsys)
+        assert code == 2 and "hold the same samples: the second did not run the pipeline again" in err
+    finally:
+        git(repo["root"], "tag", "-d", "base-copy-commit")
+    code, _, err = run(repo, f"{repo['base']},,{repo['rerun']}", capsys=capsys)
+    assert code == 2 and "an empty name between commas" in err
+    code, _, err = run(repo, f"{repo['base']},nope", capsys=capsys)
+    assert code == 2 and "'nope' is neither a git revision" in err
+    root = repo["root"]
+    write_results(root, noise=7)
+    (root / "params.yaml").write_text(yaml.safe_dump({"frameworks": TWO, "seeds": [0], "repeats": 3,
+                                                      "train": {"batch_size": 8}}))
+    try:
+        code, _, err = run(repo, "HEAD", f"{repo['base']},workspace", capsys=capsys)
+        assert code == 2 and f"rounds {repo['base'][:7]} and workspace are not one configuration: " \
+                             "params.yaml differs in train" in err
+    finally:
+        git(root, "checkout", "-q", "-f", "main")
 
 
 def test_options_filter_rows_and_move_the_threshold(repo, capsys):

@@ -1,12 +1,17 @@
 """`python -m scripts.compare` end to end: the real dvc.yaml, CLI and stages in a temporary git repository.
 
-Three results on the same machine, each from `dvc repro`/`dvc exp run` with repeats: 5 (steady epochs are
-tested on the processes' medians; with 3 a side, one disturbed process could hide even a fivefold change):
+Results on the same machine, each from `dvc repro`/`dvc exp run` with repeats: 5 (steady epochs are
+tested on the processes' medians; with 3 a side, one disturbed process could hide even a fivefold change),
+in this order:
   base      keras3_torch, batch 128 (committed)
   slower    the same at batch 8: the same images in 16x more steps, several times slower (committed)
-  rerun     the base's configuration again, as a DVC experiment: an identical re-run
-compare(base, slower) must mark the steady figures `+` and exit 1; compare(base, rerun) must find
-nothing significant and exit 0. Run with `-s` to see both tables (the README shows a run's output).
+  rerun, rerun-r2, base-r2
+            the base's configuration again, as DVC experiments (`--force`: every stage runs again)
+compare(base, slower) must mark the steady figures `+` and exit 1. compare(base+base-r2, rerun+rerun-r2)
+must find nothing significant and exit 0: an identical re-run in interleaved rounds. One round a side is
+not enough on a shared machine: in CI a whole session ran 16% slower than the next (steady epochs 0.191 s
+against 0.160 s, every process of one beyond every process of the other), which no per-process test can
+tell from a change. Run with `-s` to see the tables (the README shows a run's output).
 """
 from __future__ import annotations
 
@@ -76,7 +81,8 @@ def repo(tmp_path_factory) -> dict:
         sh(repo, "git", "add", "-A")
         sh(repo, "git", "commit", "-qm", f"{name}: batch {batch}")
         shas[name] = sh(repo, "git", "rev-parse", "HEAD").stdout.strip()
-    sh(repo, "dvc", "exp", "run", "-n", "rerun", "-S", "train.batch_size=128")
+    for name in ("rerun", "rerun-r2", "base-r2"):   # base, [slower], rerun, rerun, base: drift falls on both
+        sh(repo, "dvc", "exp", "run", "--force", "-n", name, "-S", "train.batch_size=128")
     return {"root": repo, **shas}
 
 
@@ -102,7 +108,8 @@ def test_a_much_smaller_batch_is_a_significant_regression(repo):
 
 
 def test_an_identical_rerun_is_not_significant(repo):
-    result = compare(repo, repo["base"], "rerun")
+    result = compare(repo, f"{repo['base']},base-r2", "rerun,rerun-r2")
     assert result.returncode == 0, result.stdout + result.stderr
     assert set(marks(result.stdout).values()) == {"~"}   # nothing significant beyond the factor, either way
     assert "No significant regression." in result.stdout
+    assert "Rounds: base 2, head 2;" in result.stdout and "(n=30)" in result.stdout   # 2 x 5 processes x 3 epochs

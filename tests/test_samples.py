@@ -36,7 +36,7 @@ def git(root: Path, *args: str) -> str:
 
 def test_every_sample_in_one_tidy_table(tmp_path):
     runs, frame = samples.load(results.Directory(write_tree(tmp_path)))
-    assert list(frame.columns) == ["framework", "seed", "repeat", "figure", "value"]
+    assert list(frame.columns) == ["framework", "round", "seed", "repeat", "figure", "value"]
     assert [(r.framework, r.seed, r.repeat) for r in runs][:4] == [("tf_keras", 0, 0), ("tf_keras", 0, 1),
                                                                    ("tf_keras", 0, 2), ("tf_keras", 1, 0)]
     counts = frame.groupby(["framework", "figure"]).size().unstack()

@@ -90,8 +90,8 @@ def load_side(trees: Sequence[Tree]) -> Side:
             if changed:
                 raise ResultsError(f"rounds {trees[0].label} and {tree.label} are not one configuration: "
                                    f"params.yaml differs in {', '.join(changed)}")
-            for fw in dict.fromkeys([*prints, *own_prints]):
-                diff = differences(prints.get(fw, {}), own_prints.get(fw, {}))
+            for fw in [fw for fw in prints if fw in own_prints]:   # a contender missing from a round adds nothing
+                diff = differences(prints[fw], own_prints[fw])
                 if diff:
                     raise ResultsError(f"rounds {trees[0].label} and {tree.label} ran on different machines or "
                                        f"settings ({fw}: {'; '.join(diff)})")
@@ -102,7 +102,7 @@ def load_side(trees: Sequence[Tree]) -> Side:
         seen[values] = tree.label
         runs += own_runs
         frames.append(frame)
-        prints = own_prints
+        prints = {**prints, **own_prints}
     return Side(" + ".join(t.label for t in trees), len(trees), runs, pd.concat(frames, ignore_index=True),
                 prints, first)
 

@@ -35,6 +35,7 @@ from kerasbench.stats import Better
 HISTORY_COLUMNS = ("epoch", "epoch_s")
 INFERENCE_COLUMNS = ("pass", "kind", "seconds", "images_per_s")
 COLUMNS = ["framework", "round", "seed", "repeat", "figure", "value"]
+PROCESS = ["round", "seed", "repeat"]   # the columns that name a sample's training process
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def compare(base: pd.DataFrame, head: pd.DataFrame, figure: str, **options) -> s
 
 def processes(selection: pd.DataFrame) -> list[tuple[int, int, int]]:
     """The training process of each sample: (round, seed, repeat)."""
-    return list(zip(selection["round"], selection["seed"], selection["repeat"]))
+    return list(selection[PROCESS].itertuples(index=False, name=None))
 
 
 # ---------------------------------------------------------------- reading runs from a tree

@@ -21,13 +21,13 @@ import pandas as pd
 
 from kerasbench import stats
 from kerasbench.results import Directory
-from kerasbench.samples import FIGURES, load
+from kerasbench.samples import FIGURES, PROCESS, load, select
 
 
 def processes(frame: pd.DataFrame, framework: str, figure: str) -> list[np.ndarray]:
     """The samples of one contender and figure, one array per training process (seed x repeat)."""
-    own = frame[(frame["framework"] == framework) & (frame["figure"] == figure)].dropna(subset=["value"])
-    return [group["value"].to_numpy() for _, group in own.groupby(["round", "seed", "repeat"])]
+    own = select(frame, framework, figure).dropna(subset=["value"])
+    return [group["value"].to_numpy() for _, group in own.groupby(PROCESS)]
 
 
 def draw(runs: list[np.ndarray], n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:

@@ -160,12 +160,47 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF
                "TF_NUM_INTEROP_THREADS")
 
 
-def threads(backend: str) -> dict:
-    """CPU thread settings that change speed: the framework's own pools and the usual variables.
+def pin(n: int) -> list[int]:
+    """Restrict this process (every thread it has, and so every thread it will start) to the last `n`
+    of the CPUs it may use, leaving the first ones (where interrupts and most daemons run) to the rest
+    of the machine; set the usual thread-count variables to `n` for what is imported next. Call
+    before any framework import. Returns the CPUs chosen."""
+    cpus = sorted(os.sched_getaffinity(0))[-n:]
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except (ProcessLookupError, PermissionError):  # a thread that just ended
+            pass
+    os.environ.update({name: str(n) for name in THREAD_VARS})
+    return cpus
+
+
+def set_threads(backend: str, n: int) -> None:
+    """The framework's own intra-op and inter-op pools to `n` threads, right after its import.
+
+    JAX has no such setting: XLA sizes its CPU pool from the CPUs the process may run on
+    (sched_getaffinity), so `pin` is what sets it.
+    """
+    if backend == "tensorflow":
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(n)
+    elif backend == "torch":
+        import torch
+        torch.set_num_threads(n)
+        torch.set_num_interop_threads(n)
+
+
+def threads(backend: str, param="default") -> dict:
+    """CPU thread settings that change speed: the param, the CPUs this process may use and its
+    cgroup quota, the framework's own pools and the usual variables.
 
     TensorFlow reports 0 for "its default" (as many threads as cores); null means not applicable.
     """
-    out = {"cpus_usable": len(os.sched_getaffinity(0)), "tf_intra_op": None, "tf_inter_op": None,
+    from kerasbench import host
+    cpus = host.allowed_cpus()
+    out = {"param": param, "cpus_usable": len(cpus), "allowed_cpus": cpus,
+           "cgroup_cpu_quota": host.cgroup_cpu_quota()["cpus"], "tf_intra_op": None, "tf_inter_op": None,
            "torch_intra_op": None, "torch_inter_op": None}
     if backend == "tensorflow":
         import tensorflow as tf
@@ -176,7 +211,23 @@ def threads(backend: str) -> dict:
         out["torch_intra_op"], out["torch_inter_op"] = torch.get_num_threads(), torch.get_num_interop_threads()
     out |= {name: os.environ.get(name) for name in THREAD_VARS}
     out["XLA_FLAGS"] = os.environ.get("XLA_FLAGS") if backend in ("jax", "tensorflow") else None
+    out["process_threads"], out["threads_off_pin"] = _threads_on(set(cpus))
     return out
+
+
+def _threads_on(cpus: set[int]) -> tuple[int | None, int | None]:
+    """(threads of this process now, how many of them may run outside `cpus`); None, None without /proc."""
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return None, None
+    outside = 0
+    for tid in tids:
+        try:
+            outside += not os.sched_getaffinity(int(tid)) <= cpus
+        except (ProcessLookupError, OSError):
+            pass
+    return len(tids), outside
 
 
 def jit_meaning(backend: str, keras_module: str | None, effective: bool) -> str:

@@ -11,6 +11,11 @@ device, GPU model and driver, the lock file's hash, `deterministic` and the effe
 (read from metrics/train/<c>-<s>.env.json). A value missing on one side counts as differing.
 `force` compares anyway and keeps the differences as notes.
 
+Disturbed processes (kerasbench/interference.py: other processes or the hypervisor took more than a
+stated share of the CPUs while the process was timed): with `disturbed="mark"` (the default) a row
+whose samples include one is marked `*` and counted; "drop" leaves their samples out before testing
+(and says how many); "refuse" stops with one line naming them.
+
 Rounds: a side may be several trees, results of one configuration run at different times (e.g. base,
 head, head, base). Their samples are pooled, each process labelled by its round, so that a drift of
 the machine between sessions lands on both sides and shows up as spread, not as a change. The rounds
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import pandas as pd
@@ -29,6 +34,7 @@ from kerasbench import samples, stats
 from kerasbench.results import ResultsError, Tree, get, read_json, read_params
 
 CHANGED = (stats.WORSE, stats.BETTER, stats.FAILING, stats.INCOMPARABLE)
+DISTURBED = ("mark", "drop", "refuse")
 
 
 def fingerprint(env: dict) -> dict[str, str]:
@@ -112,6 +118,11 @@ class Row:
     framework: str
     figure: str
     comparison: stats.Comparison
+    disturbed: tuple[int, int] = (0, 0)   # processes among the samples that were disturbed: base, head
+
+    @property
+    def mark(self) -> str:
+        return self.comparison.mark + ("*" if any(self.disturbed) else "")
 
 
 @dataclass
@@ -125,26 +136,53 @@ class Outcome:
     notes: dict[str, list[str]] = field(default_factory=dict)   # contender -> fingerprint differences
     forced: bool = False
     dropped: list[str] = field(default_factory=list)            # contenders removed from head's params
+    disturbed: dict[str, list[str]] = field(default_factory=dict)   # side -> disturbed processes (names)
+    disturbed_mode: str = "mark"
 
     @property
     def regressions(self) -> list[Row]:
         return [r for r in self.rows if r.comparison.regression]
 
 
+def disturbed_processes(side: Side) -> list[str]:
+    """'keras3_torch-0-r1 (training, round 0): other processes used 38% ...' for each disturbed process."""
+    out = []
+    for run in side.runs:
+        for source, role in (("train", "training"), ("eval", "evaluation")):
+            why = samples.disturbance(run, source)
+            if why:
+                out.append(f"{run.name} ({role}{f', round {run.round}' if side.rounds > 1 else ''}): {why}")
+    return out
+
+
+def _count(selection: pd.DataFrame) -> int:
+    return len(selection.loc[selection["disturbed"], samples.PROCESS].drop_duplicates())
+
+
 def compare(base: Sequence[Tree], head: Sequence[Tree], factor: float = stats.FACTOR,
-            metric: str | None = None, force: bool = False) -> Outcome:
+            metric: str | None = None, force: bool = False, disturbed: str = "mark") -> Outcome:
     """Every contender x figure of both sides, each given as its rounds (usually one tree); raises
-    ResultsError when a side has no results."""
+    ResultsError when a side has no results, or (disturbed="refuse") when a process was disturbed."""
     try:
         pattern = re.compile(metric) if metric else None
     except re.error as err:
         raise ResultsError(f"--metric: not a regular expression ({err})") from None
     if not factor >= 1:
         raise ResultsError(f"--factor must be at least 1, got {factor}")
+    if disturbed not in DISTURBED:
+        raise ResultsError(f"--disturbed must be one of {', '.join(DISTURBED)}, got {disturbed!r}")
     old, new = load_side(base), load_side(head)
+    noisy = {"base": disturbed_processes(old), "head": disturbed_processes(new)}
+    if disturbed == "refuse" and (noisy["base"] or noisy["head"]):
+        raise ResultsError("disturbed processes (--disturbed refuse): " + "; ".join(
+            f"{side}: {', '.join(names)}" for side, names in noisy.items() if names))
+    if disturbed == "drop":
+        old = replace(old, frame=old.frame[~old.frame["disturbed"]])
+        new = replace(new, frame=new.frame[~new.frame["disturbed"]])
     planned_at_head = samples.planned(new.params)[0]
     frameworks = list(dict.fromkeys([r.framework for r in new.runs] + [r.framework for r in old.runs]))
-    outcome = Outcome(old.label, new.label, factor, old.rounds, new.rounds, forced=force)
+    outcome = Outcome(old.label, new.label, factor, old.rounds, new.rounds, forced=force,
+                      disturbed={k: v for k, v in noisy.items() if v}, disturbed_mode=disturbed)
     outcome.dropped = [fw for fw in frameworks if planned_at_head is not None and fw not in planned_at_head]
     for fw in frameworks:
         if fw in outcome.dropped:
@@ -162,7 +200,7 @@ def compare(base: Sequence[Tree], head: Sequence[Tree], factor: float = stats.FA
                 continue   # measured on neither side (e.g. GPU memory on a CPU)
             not_recorded = h.empty and head_has_runs   # the head's files no longer have this figure
             result = samples.compare(b, h, key, factor=factor, comparable=(force or not diff) and not not_recorded)
-            outcome.rows.append(Row(fw, key, result))
+            outcome.rows.append(Row(fw, key, result, (_count(b), _count(h))))
     return outcome
 
 
@@ -188,7 +226,7 @@ def side(s: stats.Summary) -> str:
 def markdown(outcome: Outcome, only_changed: bool = False) -> str:
     rows = [r for r in outcome.rows if not only_changed or r.comparison.mark in CHANGED]
     table = pd.DataFrame([{
-        "": r.comparison.mark,
+        "": r.mark,
         "contender": r.framework,
         "figure": samples.FIGURES[r.figure].header,
         f"base: {outcome.base_label}": side(r.comparison.base),
@@ -211,6 +249,13 @@ def markdown(outcome: Outcome, only_changed: bool = False) -> str:
                       "pooled, every process labelled with its round, so machine drift between sessions counts "
                       "as spread."] if max(outcome.base_rounds, outcome.head_rounds) > 1 else []),
               "", "Counted: " + ", ".join(f"{counts[m]} `{m}`" for m in stats.MARKS) + "."]
+    if any(any(r.disturbed) for r in outcome.rows):
+        lines += ["", "`*`: the samples include processes disturbed by the rest of the machine (kerasbench/interference.py; "
+                      "`--disturbed drop` leaves them out, `--disturbed refuse` stops): " + "; ".join(
+                          f"{side} {', '.join(names)}" for side, names in outcome.disturbed.items()) + "."]
+    elif outcome.disturbed_mode == "drop" and outcome.disturbed:
+        lines += ["", "Left out (--disturbed drop), disturbed by the rest of the machine: " + "; ".join(
+            f"{side} {', '.join(names)}" for side, names in outcome.disturbed.items()) + "."]
     for fw, diff in outcome.notes.items():
         verdict = "compared anyway (--force)" if outcome.forced else "not comparable (`x`; --force compares anyway)"
         lines += ["", f"{fw}: machine or settings differ, {verdict}: {'; '.join(diff)}."]

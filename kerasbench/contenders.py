@@ -142,7 +142,7 @@ def package_versions() -> dict[str, str | None]:
 
 
 def activate(name: str, device: str = "auto", deterministic: bool = False,
-             compile_cache: str | None = None) -> ModuleType:
+             compile_cache: str | None = None, threads: int | str = "default") -> ModuleType:
     """Select a contender for this stage and return its `keras` module (or its backend's module).
 
     Called first in a stage's main(). In the stage process it does not return: it re-runs the
@@ -151,6 +151,8 @@ def activate(name: str, device: str = "auto", deterministic: bool = False,
     `device` is auto, cpu or gpu; cpu hides GPUs from the framework. `deterministic` sets the
     variables some backends read at import for deterministic kernels; `compile_cache` names the
     folder of the backend's persistent compilation cache (None: the framework's default).
+    `threads` N pins the process to N CPUs and sizes the framework's thread pools to N
+    (backends.pin, backends.set_threads); `default` leaves both to the framework.
     """
     contender = get(name)
     if not supervise.is_child():
@@ -173,7 +175,12 @@ def activate(name: str, device: str = "auto", deterministic: bool = False,
         os.environ.update(backends.deterministic_env(contender.backend, on_cpu_only=device == "cpu"))
     if compile_cache:
         os.environ.update(backends.compile_cache_env(contender.backend, compile_cache))
-    return importlib.import_module(contender.module)
+    if threads != "default":
+        backends.pin(int(threads))
+    module = importlib.import_module(contender.module)
+    if threads != "default":
+        backends.set_threads(contender.backend, int(threads))
+    return module
 
 
 def _run_as_child(contender: Contender) -> None:
@@ -196,7 +203,8 @@ class Started:
     context_s: float      # creating its context on the device and running one tiny op
 
 
-def start(name: str, device: str, deterministic: bool, compile_cache: str | None = None) -> Started:
+def start(name: str, device: str, deterministic: bool, compile_cache: str | None = None,
+          threads: int | str = "default") -> Started:
     """activate(), then bring the backend to its starting point and check the device rule.
 
     Every backend reaches the same point here (context created, one op run) before any memory
@@ -204,7 +212,7 @@ def start(name: str, device: str, deterministic: bool, compile_cache: str | None
     """
     from kerasbench import devices
     started = time.perf_counter()
-    module = activate(name, device, deterministic, compile_cache)
+    module = activate(name, device, deterministic, compile_cache, threads)
     import_s = time.perf_counter() - started
     started = time.perf_counter()
     backends.warm_up(get(name).backend)

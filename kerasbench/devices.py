@@ -21,7 +21,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from kerasbench import backends, contenders, measure, supervise
+from kerasbench import backends, contenders, host, supervise
 
 ROOT = Path(__file__).resolve().parent.parent
 # Lowest NVIDIA driver for each CUDA major version's builds (CUDA minor-version compatibility).
@@ -72,7 +72,7 @@ def inspect(name: str) -> dict:
     backend = contenders.get(name).backend
     record = {"framework": name, "backend": backend, "backend_version": backends.version(backend),
               "python": sys.executable, "cuda_build": backends.cuda_build(backend), "gpus": [],
-              "gpu_error": None, "warnings": [], "host": measure.nvidia_host()}
+              "gpu_error": None, "warnings": [], "host": host.nvidia_host()}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -81,7 +81,7 @@ def inspect(name: str) -> dict:
             record["gpu_error"] = f"{type(err).__name__}: {err}".strip()
     record["warnings"] = sorted({str(w.message).strip().splitlines()[0] for w in caught if str(w.message).strip()})
     record["device"] = "gpu" if record["gpus"] else "cpu"
-    record["device_name"] = record["gpus"][0] if record["gpus"] else measure.cpu_model()
+    record["device_name"] = record["gpus"][0] if record["gpus"] else host.cpu_model()
     return record
 
 

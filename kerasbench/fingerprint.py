@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kerasbench import contenders, measure
+from kerasbench import contenders, host
 from kerasbench.files import write_text
 
 DEFAULT_DIR = "results/fingerprints"
@@ -58,8 +58,8 @@ def environment(python: str, dists: list[str]) -> dict:
 def fingerprints(names: list[str] | None = None) -> dict[str, dict]:
     """The records of these contenders (default: every known one), one interpreter probe each."""
     chosen = [contenders.get(n) for n in (names or contenders.CONTENDERS)]
-    host = measure.nvidia_host()
-    gpus = {"driver": host["driver"], "cuda": host["cuda"], "gpus": [g["name"] for g in host["gpus"]]}
+    nvidia = host.nvidia_host()
+    gpus = {"driver": nvidia["driver"], "cuda": nvidia["cuda"], "gpus": [g["name"] for g in nvidia["gpus"]]}
     by_python: dict[str, list[str]] = {}
     for c in chosen:
         by_python.setdefault(contenders.interpreter(c), []).extend(c.packages)

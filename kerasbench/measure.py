@@ -1,4 +1,5 @@
-"""Measurement written once for every contender: epoch timing, process memory, environment.
+"""Measurement written once for every contender: epoch timing (with what else the machine did
+meanwhile, kerasbench/interference.py), timed passes, process memory, and the environment record.
 
 Nothing here imports a framework at module level: `activate()` must come first.
 """
@@ -6,18 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import hashlib
-import platform
 import resource
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import psutil
 
-MIB = 1024 * 1024
+from kerasbench import host, interference
+
+MIB = host.MIB
 
 
 def rss_mib() -> float:
@@ -73,10 +71,14 @@ class EpochClock:
     (untimed, e.g. a test-set check), whose True asks the trainer to stop training.
     """
 
-    def __init__(self, epochs: int, after_epoch=None, echo: bool = True):
+    def __init__(self, epochs: int, after_epoch=None, echo: bool = True, probe: interference.Probe | None = None):
         self.total, self.after_epoch, self.echo = epochs, after_epoch, echo
+        self.probe = probe or interference.probe()
         self.fit_begin_at: float | None = None
         self.epochs: list[dict] = []
+        self.windows: list[float] = []   # each epoch's interference window (the epoch, plus excluded time)
+        self.timed_from: str | None = None   # UTC, first epoch's start and last epoch's end
+        self.timed_to: str | None = None
         self._begin = self._excluded = 0.0
 
     def fit_begin(self) -> None:
@@ -84,6 +86,8 @@ class EpochClock:
 
     def epoch_begin(self, epoch: int) -> None:
         self._excluded = 0.0
+        self.timed_from = self.timed_from or utc_now()
+        self._before = self.probe.snapshot()   # before the clock starts: nothing added to the epoch
         self._begin = time.perf_counter()
 
     def validation_begin(self, epoch: int) -> None:
@@ -102,12 +106,39 @@ class EpochClock:
 
     def epoch_end(self, epoch: int, logs: dict) -> bool:
         seconds = time.perf_counter() - self._begin - self._excluded
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}, "epoch_s": seconds}
+        after = self.probe.snapshot()          # after the clock stopped
+        self.timed_to = utc_now()
+        self.windows.append(after.wall_s - self._before.wall_s)
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}, "epoch_s": seconds,
+               **self.probe.between(self._before, after)}
         self.epochs.append(row)
         if self.echo:
-            scores = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "epoch_s"))
+            scores = ", ".join(f"{k} {v:.4f}" for k, v in row.items()
+                               if k not in ("epoch", "epoch_s", *interference.COLUMNS))
             print(f"epoch {epoch + 1}/{self.total}: {seconds:.2f} s, {scores}", flush=True)
         return bool(self.after_epoch(row)) if self.after_epoch else False
+
+    def interference(self) -> dict:
+        """The process's interference summary over its timed epochs (interference.summarize)."""
+        return interference.summarize(self.epochs, self.windows, len(self.probe.cpus))
+
+
+def timed_passes(run, repeats: int, probe: interference.Probe) -> list[dict]:
+    """`repeats` timed calls of run(), one row each: `seconds`, the interference window `window_s`
+    (the pass and the two snapshots around it) and interference.COLUMNS."""
+    rows = []
+    for _ in range(repeats):
+        before = probe.snapshot()   # outside the clock, like the epochs'
+        t = time.perf_counter()
+        run()
+        seconds = time.perf_counter() - t
+        after = probe.snapshot()
+        rows.append({"seconds": seconds, "window_s": after.wall_s - before.wall_s, **probe.between(before, after)})
+    return rows
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def epoch_summary(epoch_seconds: list[float]) -> dict:
@@ -119,80 +150,6 @@ def epoch_summary(epoch_seconds: list[float]) -> dict:
         "steady_epoch_s": float(np.median(steady)) if steady else None,
         "steady_epoch_min_s": float(np.min(steady)) if steady else None,
         "steady_epoch_max_s": float(np.max(steady)) if steady else None,
-    }
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def nvidia_host() -> dict:
-    """What the NVIDIA driver reports through NVML, independent of any framework:
-    driver, CUDA driver version, each GPU's name and memory, and NVML's error where it has none."""
-    import pynvml
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError as err:
-        return {"driver": None, "cuda": None, "gpus": [], "nvml_error": str(err)}
-    try:
-        cuda = pynvml.nvmlSystemGetCudaDriverVersion()
-        gpus = []
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-            gpus.append({"name": pynvml.nvmlDeviceGetName(handle),
-                         "memory_total_mib": round(pynvml.nvmlDeviceGetMemoryInfo(handle).total / MIB)})
-        return {"driver": pynvml.nvmlSystemGetDriverVersion(), "cuda": f"{cuda // 1000}.{cuda % 1000 // 10}",
-                "gpus": gpus, "nvml_error": None}
-    finally:
-        pynvml.nvmlShutdown()
-
-
-def git_commit() -> str | None:
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return rev + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def lock_sha256(root: Path = ROOT) -> str | None:
-    """One hash over every lock file of the project: requirements.lock and requirements/*.lock, the
-    CPU torch lock and the container's GPU locks alike, so a change to whichever pinned this
-    environment changes it (None without requirements.lock)."""
-    if not (root / "requirements.lock").is_file():
-        return None
-    digest = hashlib.sha256()
-    for path in [root / "requirements.lock", *sorted((root / "requirements").glob("*.lock"))]:
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def machine() -> dict:
-    """What the result was measured on: interpreter, OS, CPU, memory, GPUs, commit, time."""
-    host = nvidia_host()
-    return {
-        "python": sys.version.split()[0],
-        "executable": sys.executable,
-        "platform": platform.platform(),
-        "cpu": {"model": cpu_model(), "logical_cores": psutil.cpu_count(logical=True),
-                "physical_cores": psutil.cpu_count(logical=False)},
-        "memory_total_gib": round(psutil.virtual_memory().total / 1024**3, 1),
-        "gpus": [{**gpu, "driver": host["driver"], "cuda": host["cuda"]} for gpu in host["gpus"]],
-        "git_commit": git_commit(),
-        "lock_sha256": lock_sha256(),
-        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 
 
@@ -210,12 +167,12 @@ def run_environment(framework: str, seed: int, started, params, data_info: dict)
         "backend_version": device["backend_version"],
         "cuda_build": device["cuda_build"],
         "packages": contenders.package_versions(),
-        **machine(),
+        **host.machine(),
         "device": device["device"],
         "device_name": device["device_name"],
         "visible_gpus": device["gpus"],
         "device_param": params.device,
         "deterministic": params.train.deterministic,
-        "threads": backends.threads(contender.backend),
+        "threads": backends.threads(contender.backend, params.train.threads),
         "data": {k: data_info.get(k) for k in ("source", "md5", "sha256", "synthetic")},
     }

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError,
+                      model_validator)
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from kerasbench import host
 
 FRAMEWORKS = ("tf_keras", "keras_core", "keras3_tensorflow", "keras3_jax", "keras3_torch",
               "torch_native", "jax_native", "tf_native")
@@ -26,6 +29,15 @@ OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 Count = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
 MD5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{32}$")]
+
+
+def _threads(value):
+    if value == "default" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise ValueError(f"train.threads must be 'default' or a whole number of CPUs, 1 or more (got {value!r})")
+
+
+Threads = Annotated[Union[Literal["default"], int], BeforeValidator(_threads)]
 
 
 class ParamsError(ValueError):
@@ -82,6 +94,7 @@ class Train(_Strict):
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"]
     target_accuracy: Optional[Annotated[float, Field(gt=0, le=1)]]
     compile_cache: Literal["off", "cold", "warm"]
+    threads: Threads
 
 
 class Evaluate(_Strict):
@@ -145,6 +158,7 @@ def parse(raw: object, path: Path | str = "params.yaml") -> Params:
 
 
 def load(path: Path | str = "params.yaml") -> Params:
+    """params.yaml, validated, and checked against this machine (the limits that depend on it)."""
     path = Path(path)
     try:
         raw = read_yaml(path.read_text())
@@ -152,7 +166,16 @@ def load(path: Path | str = "params.yaml") -> Params:
         raise ParamsError(f"{path}: file not found") from None
     except YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from None
-    return parse(raw, path)
+    return check_machine(parse(raw, path), path)
+
+
+def check_machine(p: Params, path: Path | str = "params.yaml") -> Params:
+    """Limits that only the machine running a stage knows (a grid is planned elsewhere: `parse` alone)."""
+    cpus = len(host.allowed_cpus())
+    if p.train.threads != "default" and p.train.threads > cpus:
+        raise ParamsError(f"{path}: train.threads: {p.train.threads} is more than the {cpus} CPU(s) this process "
+                          "may use here; use at most that, or 'default'")
+    return p
 
 
 def read_yaml(text: str):

@@ -1,18 +1,22 @@
 """Every timing and memory sample of a results tree in one tidy table, and the registry of figures.
 
-A run is one fresh training process: contender c, seed s, repeat k (and round i when compare pools
-several result trees of one configuration, see kerasbench/compare.py). Its files:
+A run is one fresh training process and the fresh evaluation process that scores its model:
+contender c, seed s, repeat k (and round i when compare pools several result trees of one
+configuration, see kerasbench/compare.py). Its files:
 
     repeat 0 (train@c-s, evaluate@c-s)     metrics/train/c-s.json, plots/history/c-s.csv,
                                            metrics/eval/c-s.json, plots/inference/c-s.csv
-    repeats 1..R-1 (the repeat stage)      metrics/repeats/c-s-rk.json, metrics/repeats/c-s-rk.csv
+    repeats 1..R-1 (the repeat stage)      metrics/repeats/c-s-rk.json, metrics/repeats/c-s-rk.csv,
+                                           metrics/repeats/c-s-rk.eval.json, metrics/repeats/c-s-rk.inference.csv
 
-The train metrics and the history have the same schema for every repeat; evaluation (inference
-passes) runs once per contender and seed. `table()` turns runs into rows
-(framework, round, seed, repeat, figure, value): one row per run for per-run figures (first epoch,
-import, fit, memory), one per steady epoch (epochs 2..N of every run), one per timed inference
-pass. A value that the run recorded as null (not reached, not measured) is a NaN row; a figure a
-run's files do not have at all gives no row.
+Every repeat has the same schema (results from before repeats were evaluated have no eval files
+for k >= 1: their runs simply give no inference samples). `table()` turns runs into rows
+(framework, round, seed, repeat, figure, value, disturbed): one row per run for per-run figures
+(first epoch, import, fit, memory), one per steady epoch (epochs 2..N of every run), one per timed
+inference pass. A value that the run recorded as null (not reached, not measured) is a NaN row; a
+figure a run's files do not have at all gives no row. `disturbed` says whether the process that
+produced the sample (training, or evaluation for inference figures) was disturbed by the rest of
+the machine (kerasbench/interference.py).
 
 FIGURES is the registry: what a figure is called, its unit, whether lower or higher is better, and
 how to take its samples from a run. Adding a per-run figure is one line, e.g.
@@ -28,19 +32,19 @@ from typing import Callable, Iterable
 
 import pandas as pd
 
-from kerasbench import stats
+from kerasbench import interference, stats
 from kerasbench.results import ResultsError, Tree, read_csv, read_json, read_params
 from kerasbench.stats import Better
 
 HISTORY_COLUMNS = ("epoch", "epoch_s")
 INFERENCE_COLUMNS = ("pass", "kind", "seconds", "images_per_s")
-COLUMNS = ["framework", "round", "seed", "repeat", "figure", "value"]
+COLUMNS = ["framework", "round", "seed", "repeat", "figure", "value", "disturbed"]
 PROCESS = ["round", "seed", "repeat"]   # the columns that name a sample's training process
 
 
 @dataclass(frozen=True)
 class Run:
-    """The files of one training process; eval and inference exist for repeat 0 only."""
+    """The files of one training process and of the evaluation of its model (None where absent)."""
     framework: str
     seed: int
     repeat: int
@@ -134,6 +138,7 @@ class Figure:
     unit: str
     better: Better
     extract: Extract
+    source: str = "train"     # the process whose samples these are: train, or eval (inference)
 
     @property
     def header(self) -> str:
@@ -150,9 +155,10 @@ FIGURES: dict[str, Figure] = {
     "one_off_s": Figure("one-off cost", "s", "lower", one_off_s),
     "import_s": Figure("import", "s", "lower", per_run("time.import_s")),
     "build_s": Figure("model build and compile", "s", "lower", per_run("time.build_s")),
-    "predict_images_per_s": Figure("predict() throughput", "images/s", "higher", per_pass("predict")),
-    "forward_images_per_s": Figure("forward pass on device", "images/s", "higher", per_pass("forward")),
-    "first_predict_s": Figure("first predict() call", "s", "lower", per_run("inference.first_predict_s", "eval")),
+    "predict_images_per_s": Figure("predict() throughput", "images/s", "higher", per_pass("predict"), "eval"),
+    "forward_images_per_s": Figure("forward pass on device", "images/s", "higher", per_pass("forward"), "eval"),
+    "first_predict_s": Figure("first predict() call", "s", "lower", per_run("inference.first_predict_s", "eval"),
+                              "eval"),
     "rss_peak_mib": Figure("process peak RSS", "MiB", "lower", per_run("memory.rss_peak_os_mib")),
     "rss_peak_fit_mib": Figure("peak RSS during fit", "MiB", "lower", per_run("memory.rss_peak_fit_mib")),
     "build_increase_mib": Figure("memory increase at build", "MiB", "lower", per_run("memory.build_increase_mib")),
@@ -168,13 +174,22 @@ FIGURES: dict[str, Figure] = {
 }
 
 
+def disturbance(run: Run, source: str) -> str | None:
+    """Why the run's training (source 'train') or evaluation ('eval') process was disturbed, or None."""
+    doc = run.train if source == "train" else run.eval
+    return interference.disturbed((doc or {}).get("interference"))
+
+
 def table(runs: Iterable[Run], figures: dict[str, Figure] | None = None) -> pd.DataFrame:
-    """The tidy table: one row per sample, columns framework, round, seed, repeat, figure, value."""
+    """The tidy table: one row per sample, columns framework, round, seed, repeat, figure, value, disturbed."""
     figures = FIGURES if figures is None else figures
-    rows = [(r.framework, r.round, r.seed, r.repeat, key, value)
-            for r in runs for key, figure in figures.items() for value in figure.extract(r)]
+    rows = []
+    for r in runs:
+        noisy = {source: disturbance(r, source) is not None for source in ("train", "eval")}
+        rows += [(r.framework, r.round, r.seed, r.repeat, key, value, noisy[figure.source])
+                 for key, figure in figures.items() for value in figure.extract(r)]
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.astype({"round": int, "seed": int, "repeat": int, "value": float})
+    return frame.astype({"round": int, "seed": int, "repeat": int, "value": float, "disturbed": bool})
 
 
 def select(frame: pd.DataFrame, framework: str, figure: str) -> pd.DataFrame:
@@ -199,7 +214,9 @@ def processes(selection: pd.DataFrame) -> list[tuple[int, int, int]]:
 def run_paths(framework: str, seed: int, repeat: int) -> dict[str, str]:
     name = f"{framework}-{seed}"
     if repeat:
-        return {"train": f"metrics/repeats/{name}-r{repeat}.json", "history": f"metrics/repeats/{name}-r{repeat}.csv"}
+        stem = f"metrics/repeats/{name}-r{repeat}"
+        return {"train": f"{stem}.json", "history": f"{stem}.csv", "eval": f"{stem}.eval.json",
+                "inference": f"{stem}.inference.csv"}
     return {"train": f"metrics/train/{name}.json", "history": f"plots/history/{name}.csv",
             "eval": f"metrics/eval/{name}.json", "inference": f"plots/inference/{name}.csv"}
 
@@ -210,14 +227,12 @@ def missing_files(tree: Tree, wanted: Iterable[tuple[str, int, int]]) -> list[st
 
 
 def read_run(tree: Tree, framework: str, seed: int, repeat: int) -> Run | None:
-    """One run's files; None when its train metrics or history are missing."""
+    """One run's files; None when its train metrics or history are missing (its evaluation may be)."""
     paths = run_paths(framework, seed, repeat)
     train = read_json(tree, paths["train"])
     history = read_csv(tree, paths["history"], HISTORY_COLUMNS)
     if train is None or history is None:
         return None
-    if repeat:
-        return Run(framework, seed, repeat, train, history)
     return Run(framework, seed, repeat, train, history, read_json(tree, paths["eval"]),
                read_csv(tree, paths["inference"], INFERENCE_COLUMNS))
 

@@ -1,6 +1,7 @@
 """Compare the results of two commits, experiments or the workspace, asv-style.
 
     python -m scripts.compare BASE [HEAD] [--only-changed] [--factor F] [--metric REGEX] [--force]
+                              [--disturbed mark|drop|refuse]
 
 BASE and HEAD are each a git revision (commit, branch, tag, HEAD~1), a DVC experiment name
 (matched against the last component of refs/exps/...) or `workspace` (HEAD's default), or several
@@ -40,11 +41,15 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"minimum effect: a significant change smaller than this is '~' (default {stats.FACTOR})")
     parser.add_argument("--metric", metavar="REGEX", help="only figures whose key or name matches (re.search)")
     parser.add_argument("--force", action="store_true", help="compare even where machine or settings differ")
+    parser.add_argument("--disturbed", choices=compare.DISTURBED, default="mark",
+                        help="processes disturbed by the rest of the machine: mark their rows with * (default), "
+                             "drop their samples, or refuse to compare")
     parser.add_argument("--repo", type=Path, default=Path("."), help="the repository (default: the current directory)")
     args = parser.parse_args(argv)
     try:
         outcome = compare.compare(resolve_side(args.base, args.repo), resolve_side(args.head, args.repo),
-                                  factor=args.factor, metric=args.metric, force=args.force)
+                                  factor=args.factor, metric=args.metric, force=args.force,
+                                  disturbed=args.disturbed)
     except ResultsError as err:
         print(f"compare: error: {err}", file=sys.stderr)
         return 2

@@ -1,8 +1,10 @@
 """Run an experiment grid on a cluster; results come back through git and the DVC remote.
 
     python -m scripts.fanout plan GRID
-    python -m scripts.fanout submit GRID --engine slurm [--partition P] [--gpus-per-task N] [--time HH:MM:SS] [--wait]
-    python -m scripts.fanout submit GRID --engine kubernetes --image IMAGE [--gpus-per-task N] [--apply]
+    python -m scripts.fanout submit GRID --engine slurm [--partition P] [--gpus-per-task N] [--time HH:MM:SS]
+                                   [--shared] [--wait]
+    python -m scripts.fanout submit GRID --engine kubernetes --image IMAGE [--gpus-per-task N] [--cpus N]
+                                   [--memory 8Gi] [--apply]
     python -m scripts.fanout status GRID
     python -m scripts.fanout collect GRID [--out DIR]
 
@@ -57,8 +59,10 @@ def _prepare(args) -> tuple[Path, grids.Grid, str, str, list[grids.Cell]]:
     elif not args.image:
         raise FanoutError("--engine kubernetes needs --image (the project's container image, e.g. "
                           "registry.example.org/kerasbench:1.0)", 2)
-    elif args.apply:
-        kubernetes.require()
+    else:
+        kubernetes.check_resources(args.cpus, args.memory)
+        if args.apply:
+            kubernetes.require()
     if args.container_exec is not None and (not args.container_exec.strip() or "\n" in args.container_exec):
         raise FanoutError("--container-exec: expected one line, e.g. 'apptainer exec --nv /shared/kerasbench.sif'", 2)
     if args.gpus_per_task is not None and args.gpus_per_task < 1:
@@ -107,11 +111,12 @@ def submit(args) -> int:
     script = folder / "job.sh"
     files.write_text(script, slurm.script(grid.name, grid.path, origin, commit, todo, log_dir,
                                           str(Path(sys.executable).parent), args.partition,
-                                          args.gpus_per_task, args.time, args.container_exec))
+                                          args.gpus_per_task, args.time, args.container_exec, args.shared))
     job = slurm.submit(script, root)
     logs = {c.index: str((log_dir / f"cell-{c.index}.log").relative_to(root)) for c in todo}
     states.record(root, grid, commit, "slurm", job, todo, logs)
-    print(f"submitted Slurm job {job}: {len(todo)} task(s), cells {','.join(str(c.index) for c in todo)}; "
+    print(f"submitted Slurm job {job}: {len(todo)} task(s), cells {','.join(str(c.index) for c in todo)}, "
+          f"{'sharing nodes (--shared: results say so)' if args.shared else 'a node each (--exclusive)'}; "
           f"script {script.relative_to(root)}, logs {log_dir.relative_to(root)}/cell-<index>.log")
     if not args.wait:
         return 0
@@ -120,7 +125,7 @@ def submit(args) -> int:
 
 def _kubernetes(args, root, grid, commit, origin, todo, folder) -> int:
     doc = kubernetes.manifest(grid.name, grid.path, origin, commit, todo, args.image, args.gpus_per_task,
-                              args.parallelism, args.git_secret, args.dvc_secret)
+                              args.parallelism, args.git_secret, args.dvc_secret, args.cpus, args.memory)
     path = folder / "job.yaml"
     kubernetes.write(path, doc)
     name = doc["metadata"]["name"]
@@ -163,6 +168,8 @@ def collect_cmd(args) -> int:
     print(f"pulled {len(ready)} of {len(grid.cells)} experiment(s) from origin (commit {commit[:12]})")
     for c in missing:
         print(f"not collected: cell {c.index} {c.name} (not pushed; see status)")
+    for line in collect.overlap_lines(collect.overlaps(collect.windows(root, commit, ready))):
+        print(line)
     out = args.out.resolve() if args.out else states.folder(root, grid) / "report"
     for line in collect.reports(root, grid, commit, ready, out):
         print(line)
@@ -188,6 +195,13 @@ def parser() -> argparse.ArgumentParser:
     submit_p.add_argument("--container-exec", metavar="CMD",
                           help="Slurm: run the dvc steps through this prefix, e.g. 'apptainer exec --nv "
                                "/shared/kerasbench.sif' (docs/cluster.md; untested here)")
+    submit_p.add_argument("--shared", action="store_true",
+                          help="Slurm: let cells share nodes (default: --exclusive, a node each); the results "
+                               "record it and the report warns")
+    submit_p.add_argument("--cpus", type=int, default=2, help="Kubernetes: whole CPUs per cell, requests = limits "
+                                                               "(default 2)")
+    submit_p.add_argument("--memory", default="8Gi", help="Kubernetes: memory per cell, requests = limits "
+                                                           "(default 8Gi)")
     submit_p.add_argument("--wait", action="store_true", help="Slurm: wait for the job; exit 1 if a cell failed")
     submit_p.add_argument("--poll-s", type=float, default=5.0, help="seconds between queue checks with --wait")
     submit_p.add_argument("--image", help="Kubernetes: the project's container image")

@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def print_table(rows: list[dict], args, seconds: float) -> None:
     import pandas as pd
-    from kerasbench.measure import nvidia_host
+    from kerasbench.host import nvidia_host
     host = nvidia_host()
     frame = pd.DataFrame(rows)
     for column in ("steady images/s", "predict() images/s", "forward images/s"):

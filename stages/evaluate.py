@@ -8,7 +8,9 @@ and the test set; per-class scores and the confusion matrix as DVC plots files. 
 timed two ways, each as `evaluate.repeats` passes over the test set after a warm-up pass:
 `predict()` throughput (what a user calls: batching, host-to-device copies and results back),
 and the forward pass alone on data already on the device. Every pass is kept (INFERENCE, a
-plots file); the device the stage ran on is checked like train's and recorded (ENV).
+plots file) with what else the machine did meanwhile (kerasbench/interference.py); the device
+the stage ran on is checked like train's and recorded (ENV). CONFUSION and PER_CLASS may be `-`
+(not written: the repeat stage's evaluations keep only the timings and scores).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from kerasbench import contenders, fingerprint, measure
+from kerasbench import contenders, fingerprint, interference, measure
 from kerasbench.files import atomic_path, write_json
 from kerasbench.params import load_or_exit
 
@@ -29,15 +31,6 @@ def scores(y_true, y_pred) -> dict:
     for average in ("weighted", "macro"):
         p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
         out |= {f"precision_{average}": float(p), f"recall_{average}": float(r), f"f1_{average}": float(f)}
-    return out
-
-
-def timed_passes(run, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        run()
-        out.append(time.perf_counter() - t)
     return out
 
 
@@ -54,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         fingerprint.require(args.fingerprints, [args.framework])
     deterministic = params.train.deterministic
     try:
-        started = contenders.start(args.framework, params.device, deterministic)
+        started = contenders.start(args.framework, params.device, deterministic, threads=params.train.threads)
     except contenders.ContenderError as err:
         sys.exit(f"error: {err}")
 
@@ -77,15 +70,19 @@ def main(argv: list[str] | None = None) -> None:
     t = time.perf_counter()
     test_pred = trainer.predict(x_test, batch).argmax(axis=1)
     first_predict_s = time.perf_counter() - t
-    predict_s = timed_passes(lambda: trainer.predict(x_test, batch), repeats)  # that call was the warm-up
+    probe = interference.probe()
+    predicted = measure.timed_passes(lambda: trainer.predict(x_test, batch), repeats, probe)  # that call was the warm-up
     forward = trainer.forward_pass(x_test, batch)  # the test set copied to the device once
     forward()                                      # warm-up: tracing, compilation
-    forward_s = timed_passes(forward, repeats)
+    forwarded = measure.timed_passes(forward, repeats, probe)
     train_pred = trainer.predict(x_train, batch).argmax(axis=1)
 
-    passes = pd.DataFrame([{"pass": i + 1, "kind": kind, "seconds": s, "images_per_s": len(x_test) / s}
-                           for kind, seconds in (("predict", predict_s), ("forward", forward_s))
-                           for i, s in enumerate(seconds)])
+    rows = [{"pass": i + 1, "kind": kind, "seconds": row["seconds"], "images_per_s": len(x_test) / row["seconds"],
+             **{k: row[k] for k in interference.COLUMNS}}
+            for kind, found in (("predict", predicted), ("forward", forwarded)) for i, row in enumerate(found)]
+    passes = pd.DataFrame(rows)
+    noise = interference.summarize(rows, [r["window_s"] for r in predicted + forwarded], len(probe.cpus))
+    predict_s = [r["seconds"] for r in predicted]
     rate = lambda kind: passes.loc[passes["kind"] == kind, "images_per_s"]  # noqa: E731
     p, r, f, support = precision_recall_fscore_support(y_test, test_pred, labels=range(len(class_names)),
                                                         zero_division=0)
@@ -106,12 +103,13 @@ def main(argv: list[str] | None = None) -> None:
             "batch_size": batch,
             "repeats": repeats,
         },
+        "interference": noise,
     }
     environment = measure.run_environment(args.framework, args.seed, started, params, data_info)
-    with atomic_path(args.per_class, suffix=".csv") as tmp:
-        per_class.to_csv(tmp, index=False)
-    with atomic_path(args.confusion, suffix=".csv") as tmp:
-        confusion.to_csv(tmp, index=False)
+    for path, table in ((args.per_class, per_class), (args.confusion, confusion)):
+        if path != "-":
+            with atomic_path(path, suffix=".csv") as tmp:
+                table.to_csv(tmp, index=False)
     with atomic_path(args.inference, suffix=".csv") as tmp:
         passes.to_csv(tmp, index=False)
     write_json(args.env, environment)
@@ -119,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.framework} seed {args.seed} on {started.device['device']}: test accuracy "
           f"{metrics['test']['accuracy']:.3f}, weighted F1 {metrics['test']['f1_weighted']:.3f}, predict() "
           f"{metrics['inference']['predict_images_per_s']:.0f} images/s, forward pass "
-          f"{metrics['inference']['forward_images_per_s']:.0f} images/s")
+          f"{metrics['inference']['forward_images_per_s']:.0f} images/s; {interference.verdict_line(noise)}")
 
 
 if __name__ == "__main__":

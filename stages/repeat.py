@@ -6,12 +6,16 @@
 1..repeats-1. Each round trains every contender x seed once more, in an order drawn from the
 top-level `seed` and the round number (round-robin, shuffled within the round), so that whatever
 the machine does over time (thermal throttling, a noisy neighbour, a cache warming up) falls on
-every contender alike rather than on whichever ran last. Each run is `stages/train.py` itself
-in a fresh process (supervised, device-checked, measured the same way) that keeps no model.
+every contender alike rather than on whichever ran last. Each run is what round 0 is:
+`stages/train.py` in a fresh process (supervised, device-checked, measured the same way), then
+`stages/evaluate.py` in another on the model it trained, so that inference, like steady training,
+has one sample per process; the model is thrown away afterwards.
 
 OUT_DIR holds, for round k, `<c>-<s>-rk.json` (numbers), `<c>-<s>-rk.env.json` and
-`<c>-<s>-rk.csv` (per-epoch history), plus `order.json`, the order the runs took. With
-`repeats: 1` it holds only order.json. OUT_DIR is written whole or not at all.
+`<c>-<s>-rk.csv` (per-epoch history) from training, `<c>-<s>-rk.eval.json`,
+`<c>-<s>-rk.eval.env.json` and `<c>-<s>-rk.inference.csv` (every timed pass) from evaluation, plus
+`order.json`, the order the runs took. With `repeats: 1` it holds only order.json. OUT_DIR is
+written whole or not at all.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -58,11 +63,16 @@ def main(argv: list[str] | None = None) -> None:
             print(f"repeat {number}/{len(runs)}: round {k}, {framework} seed {seed}", flush=True)
             stem = tmp / f"{framework}-{seed}-r{k}"
             started = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "stages.train", framework, str(seed), args.data,
-                                   args.data_json, "-", f"{stem}.json", f"{stem}.env.json", f"{stem}.csv"], env=env)
-            if done.returncode:
-                sys.exit(f"error: repeat: round {k} of {framework} seed {seed} failed (exit {done.returncode}); "
-                         "nothing written")
+            with tempfile.TemporaryDirectory(prefix="kerasbench-repeat-") as scratch:
+                model = f"{scratch}/model"
+                for stage, outputs in (("train", [model, f"{stem}.json", f"{stem}.env.json", f"{stem}.csv"]),
+                                       ("evaluate", [model, f"{stem}.eval.json", f"{stem}.eval.env.json", "-", "-",
+                                                     f"{stem}.inference.csv"])):
+                    done = subprocess.run([sys.executable, "-m", f"stages.{stage}", framework, str(seed), args.data,
+                                           args.data_json, *outputs], env=env)
+                    if done.returncode:
+                        sys.exit(f"error: repeat: round {k} of {framework} seed {seed} failed in {stage} "
+                                 f"(exit {done.returncode}); nothing written")
             order.append({"round": k, "framework": framework, "seed": seed,
                           "process_s": round(time.perf_counter() - started, 3)})
         (tmp / "order.json").write_text(json.dumps({"repeats": params.repeats, "runs": order}, indent=2) + "\n")

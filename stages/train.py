@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kerasbench import backends, contenders, fingerprint, measure, supervise
+from kerasbench import backends, contenders, fingerprint, interference, measure, supervise
 from kerasbench.files import atomic_dir, atomic_path, write_json
 from kerasbench.params import load_or_exit
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     cache_dir = Path(args.compile_cache_dir or Path("models") / "compile-cache" / Path(args.metrics).stem).resolve()
     try:
         started = contenders.start(args.framework, params.device, train.deterministic,
-                                   str(cache_dir) if cache_mode != "off" else None)
+                                   str(cache_dir) if cache_mode != "off" else None, train.threads)
     except contenders.ContenderError as err:
         sys.exit(f"error: {err}")
     backend = contenders.get(args.framework).backend
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         trainer.fit(x_train, y_train, clock)
         fit_s = time.perf_counter() - t - (target.scoring_s if target else 0.0)  # fit's own time, as without a target
     rss_peak_os = measure.os_peak_rss_mib()  # now, before saving can load anything more
+    noise = clock.interference()
     gpu_peak, gpu_peak_source = backends.gpu_peak(backend) if on_gpu else (None, None)
 
     if args.model != "-":
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
             "gpu_peak_mib": gpu_peak / measure.MIB if gpu_peak is not None else None,
         },
         "final": {"loss": float(history["loss"].iloc[-1]), "accuracy": float(history["accuracy"].iloc[-1])},
+        "interference": noise,
         "target": target.record() if target else None,
         "compile_cache": None if cache_mode == "off" else {
             "warm": int(cache_mode == "warm"), "supported": int(cache_gap is None),
@@ -141,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
                           "kept_by_backend": cache_gap is None, "why_not": cache_gap},
         "gpu_peak_source": gpu_peak_source,
         "memory_samples": sampler.samples,
+        "timed": {"from": clock.timed_from, "to": clock.timed_to},
     }
     with atomic_path(args.history, suffix=".csv") as tmp:
         history.to_csv(tmp, index=False)
@@ -148,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     write_json(args.metrics, metrics)
     print(f"{args.framework} seed {args.seed} on {started.device['device']}: first epoch {epochs['first_epoch_s']:.2f} s, "
           f"steady {metrics['throughput']['steady_images_per_s'] or float('nan'):.0f} images/s, "
-          f"peak RSS {sampler.peak_rss_mib:.0f} MiB, final accuracy {metrics['final']['accuracy']:.3f}")
+          f"peak RSS {sampler.peak_rss_mib:.0f} MiB, final accuracy {metrics['final']['accuracy']:.3f}; "
+          f"{interference.verdict_line(noise)}")
 
 
 class TargetAccuracy:

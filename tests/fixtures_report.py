@@ -2,9 +2,11 @@
 
 `write_run` writes the files of one contender x seed: train metrics, environment, eval metrics and
 eval environment, history, inference passes, confusion and per-class, plus `repeats - 1` reruns
-under metrics/repeats/. `train=`, `env=` and `eval=` override single values by dotted key, so a test
-can pin the numbers it checks; `slow` multiplies every time (and divides every throughput), so a
-test can make one contender or one commit slower by a known factor.
+(training and evaluation) under metrics/repeats/. `train=`, `env=` and `eval=` override single
+values by dotted key, so a test can pin the numbers it checks; `slow` multiplies every time (and
+divides every throughput), so a test can make one contender or one commit slower by a known factor;
+`others` gives chosen repeats another `others_share` (kerasbench/interference.py), e.g. {1: 0.4}
+for a disturbed second process.
 """
 from __future__ import annotations
 
@@ -82,8 +84,15 @@ def train_metrics(index: int, seed: int, times: list[float], *, synthetic: bool,
                    "fit_increase_mib": 1000.0 + 100 * index + 20 * seed,
                    "gpu_peak_mib": 900.0 + 50 * index if gpu else None},
         "final": {"loss": 1.1 - 0.02 * index, "accuracy": 0.61 + 0.01 * index},
+        "interference": quiet(sum(times)),
         "target": None, "compile_cache": None,
     }
+
+
+def quiet(window_s: float, others: float = 0.01) -> dict:
+    """A process's interference summary on a quiet 2-CPU machine (others: the share other processes used)."""
+    return {"cpus": 2, "window_s": window_s, "own_cpu_share": 0.96, "others_share": others,
+            "others_share_max": others * 3, "steal_share": 0.0, "invol_cs_per_s": 40.0, "cpu_mhz": None}
 
 
 def environment(framework: str, seed: int, *, synthetic: bool, gpu: bool, jit_effective: bool,
@@ -112,6 +121,8 @@ def environment(framework: str, seed: int, *, synthetic: bool, gpu: bool, jit_ef
         "data": {"source": "synthetic" if synthetic else "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
                  "md5": MD5, "sha256": SHA256, "synthetic": synthetic},
         "git_commit": "d749aaa0123456789abcdef0123456789abcdef0", "timestamp": f"2026-01-0{seed + 1}T12:00:00+00:00",
+        "hostname": "bench-1", "cluster": None,
+        "timed": {"from": f"2026-01-0{seed + 1}T11:58:00.000+00:00", "to": f"2026-01-0{seed + 1}T11:59:59.000+00:00"},
     }
 
 
@@ -137,7 +148,8 @@ def inference_passes(index: int, seed: int, passes: int, slow: float, noise: int
         for i in range(passes):
             images_per_s = rate / slow * float(np.exp(rng.normal(0.0, 0.02)))
             rows.append({"pass": i + 1, "kind": kind, "seconds": TEST_IMAGES / images_per_s,
-                         "images_per_s": images_per_s})
+                         "images_per_s": images_per_s, "cpu_s": 1.9 * TEST_IMAGES / images_per_s,
+                         "others_share": 0.01, "steal_share": 0.0, "invol_cs": 3, "cpu_mhz": None})
     return pd.DataFrame(rows)
 
 
@@ -155,41 +167,51 @@ def eval_metrics(index: int, *, synthetic: bool, confusion: pd.DataFrame, passes
             "inference": {"predict_images_per_s": float(rate["predict"]),
                           "forward_images_per_s": float(rate["forward"]),
                           "first_predict_s": 0.8 + 0.1 * index, "batch_size": 256,
-                          "repeats": int(passes["pass"].max())}}
+                          "repeats": int(passes["pass"].max())},
+            "interference": quiet(float(passes["seconds"].sum()))}
 
 
 def history(index: int, seed: int, times: list[float]) -> pd.DataFrame:
     e = np.arange(1, len(times) + 1)
     return pd.DataFrame({"epoch": e, "loss": 2.1 / (1 + 0.25 * e) + 0.02 * index + 0.01 * seed,
                          "accuracy": 0.25 + 0.4 * (1 - np.exp(-0.3 * e)) - 0.01 * index,
-                         "epoch_s": times})
+                         "epoch_s": times, "cpu_s": [1.9 * t for t in times], "others_share": 0.01,
+                         "steal_share": 0.0, "invol_cs": 40, "cpu_mhz": None})
 
 
 def write_run(root: Path, framework: str, seed: int, *, index: int | None = None, synthetic: bool = True,
               gpu: bool = False, epochs: int = 3, repeats: int = 1, passes: int = 5, slow: float = 1.0,
               deterministic: bool = False, noise: int = 0, train: dict | None = None, env: dict | None = None,
-              eval: dict | None = None) -> None:
+              eval: dict | None = None, others: dict[int, float] | None = None) -> None:
     """Every result file of one contender x seed under root/metrics and root/plots; `noise` draws other jitter."""
     index = list(BACKEND).index(framework) if index is None else index
     name = f"{framework}-{seed}"
     files: dict[Path, str] = {}
+    confusion = predictions(index, seed)
     for k in range(repeats):
         times = epoch_times(index, seed, k, epochs, slow, noise)
         t = train_metrics(index, seed, times, synthetic=synthetic, gpu=gpu, deterministic=deterministic)
         _override(t, train)
         hist = history(index, seed, times).to_csv(index=False)
+        passes_frame = inference_passes(index, seed, passes, slow, noise + 1000 * k)
+        ev = _override(eval_metrics(index, synthetic=synthetic, confusion=confusion, passes=passes_frame), eval)
+        if k in (others or {}):
+            t["interference"] = quiet(t["interference"]["window_s"], others[k])
+            ev["interference"] = quiet(ev["interference"]["window_s"], others[k])
         if k:
-            files[root / "metrics" / "repeats" / f"{name}-r{k}.json"] = json.dumps(t, indent=2)
-            files[root / "metrics" / "repeats" / f"{name}-r{k}.csv"] = hist
+            stem = root / "metrics" / "repeats" / f"{name}-r{k}"
+            files[stem.with_suffix(".json")] = json.dumps(t, indent=2)
+            files[stem.with_suffix(".csv")] = hist
+            files[stem.with_suffix(".eval.json")] = json.dumps(ev, indent=2)
+            files[stem.with_suffix(".inference.csv")] = passes_frame.to_csv(index=False)
             continue
         files[root / "metrics" / "train" / f"{name}.json"] = json.dumps(t, indent=2)
         files[root / "plots" / "history" / f"{name}.csv"] = hist
         e = _override(environment(framework, seed, synthetic=synthetic, gpu=gpu,
                                   jit_effective=bool(t["jit_compile"]), deterministic=deterministic), env)
         files[root / "metrics" / "train" / f"{name}.env.json"] = json.dumps(e, indent=2)
-    confusion = predictions(index, seed)
-    passes_frame = inference_passes(index, seed, passes, slow, noise)
-    ev = _override(eval_metrics(index, synthetic=synthetic, confusion=confusion, passes=passes_frame), eval)
+        first_eval, first_passes = ev, passes_frame
+    ev, passes_frame = first_eval, first_passes
     p, r, f, support = precision_recall_fscore_support(confusion["actual"], confusion["predicted"],
                                                        labels=CLASSES, zero_division=0)
     files.update({

@@ -33,12 +33,12 @@ def git(root: Path, *args: str) -> str:
 
 
 def write_results(root: Path, *, slow: dict[str, float] | None = None, noise: int = 0,
-                  env: dict[str, dict] | None = None, frameworks=TWO) -> None:
+                  env: dict[str, dict] | None = None, frameworks=TWO, others: dict[str, dict] | None = None) -> None:
     shutil.rmtree(root / "metrics", ignore_errors=True)
     shutil.rmtree(root / "plots", ignore_errors=True)
     for fw in frameworks:
         fx.write_run(root, fw, 0, repeats=3, epochs=5, slow=(slow or {}).get(fw, 1.0), noise=noise,
-                     env=(env or {}).get(fw))
+                     env=(env or {}).get(fw), others=(others or {}).get(fw))
     (root / "params.yaml").write_text(yaml.safe_dump({"frameworks": list(frameworks), "seeds": [0], "repeats": 3}))
 
 
@@ -52,7 +52,8 @@ def commit(root: Path, message: str, **results) -> str:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> dict[str, str | Path]:
     """base; slower (keras3_torch 3x slower); rerun (base's pace, other jitter); newlock (another lock file);
-    drifted and rerun-drifted: the base's pace in a session when the machine ran 1.25x slower, and another."""
+    drifted and rerun-drifted: the base's pace in a session when the machine ran 1.25x slower, and another;
+    disturbed: a rerun whose second keras3_torch process had 40% of the CPUs taken by other processes."""
     root = tmp_path_factory.mktemp("compare")
     git(root, "init", "-q", "-b", "main")
     shas = {"root": root,
@@ -61,7 +62,8 @@ def repo(tmp_path_factory) -> dict[str, str | Path]:
             "rerun": commit(root, "same code, run again", noise=1),
             "newlock": commit(root, "another lock", noise=2, env={"tf_keras": {"lock_sha256": "ab" * 32}}),
             "drifted": commit(root, "base again, machine slower", noise=4, slow={fw: DRIFT for fw in TWO}),
-            "rerun-drifted": commit(root, "rerun again, machine slower", noise=5, slow={fw: DRIFT for fw in TWO})}
+            "rerun-drifted": commit(root, "rerun again, machine slower", noise=5, slow={fw: DRIFT for fw in TWO}),
+            "disturbed": commit(root, "rerun beside a busy neighbour", noise=6, others={"keras3_torch": {1: 0.4}})}
     git(root, "update-ref", "refs/exps/5e/1f2a3b/slow-exp", shas["slower"])
     return shas
 
@@ -99,7 +101,11 @@ def test_a_slower_commit_is_marked_worse_and_fails(repo, capsys):
     # the untouched contender: identical files, nothing changes
     assert {v[0] for (fw, _), v in table.items() if fw == "tf_keras"} == {"~"}
     assert "GPU peak" not in out   # measured on neither side
-    assert "**2 regression(s)**: keras3_torch steady epoch (+), keras3_torch steady training (+)." in out
+    # inference: every training process's model is evaluated in its own process, so 3 processes a side as well
+    assert table["keras3_torch", "predict() throughput (images/s)"][0] == "+"
+    assert table["keras3_torch", "forward pass on device (images/s)"][0] == "+"
+    assert ("**4 regression(s)**: keras3_torch steady epoch (+), keras3_torch steady training (+), "
+            "keras3_torch predict() throughput (+), keras3_torch forward pass on device (+).") in out
 
 
 def test_a_rerun_at_the_same_pace_is_not_significant(repo, capsys):
@@ -164,13 +170,37 @@ def test_rounds_of_a_side_must_be_one_configuration(repo, capsys):
 def test_options_filter_rows_and_move_the_threshold(repo, capsys):
     code, out, _ = run(repo, repo["base"], repo["slower"], "--only-changed", capsys=capsys)
     assert code == 1 and set(rows(out)) == {("keras3_torch", "steady epoch (s)"),
-                                            ("keras3_torch", "steady training (images/s)")}
+                                            ("keras3_torch", "steady training (images/s)"),
+                                            ("keras3_torch", "predict() throughput (images/s)"),
+                                            ("keras3_torch", "forward pass on device (images/s)")}
     code, out, _ = run(repo, repo["base"], repo["slower"], "--metric", "images_per_s", capsys=capsys)
     assert {figure for _, figure in rows(out)} == {"steady training (images/s)", "predict() throughput (images/s)",
                                                    "forward pass on device (images/s)"}
     code, out, _ = run(repo, repo["base"], repo["slower"], "--factor", "4", capsys=capsys)
     assert code == 0 and rows(out)["keras3_torch", "steady epoch (s)"][0] == "~"
     assert "beyond 4.00×" in out
+
+
+def test_disturbed_processes_are_marked_dropped_or_refused(repo, capsys):
+    code, out, _ = run(repo, repo["base"], repo["disturbed"], capsys=capsys)
+    assert code == 0
+    table = rows(out)
+    assert table["keras3_torch", "steady epoch (s)"][0] == "~*" and table["tf_keras", "steady epoch (s)"][0] == "~"
+    assert table["keras3_torch", "predict() throughput (images/s)"][0] == "~*"   # its evaluation too
+    assert "`*`: the samples include processes disturbed" in out
+    assert "head keras3_torch-0-r1 (training): other processes used 40% of its CPUs (limit 10%)" in out
+    code, out, _ = run(repo, repo["base"], repo["disturbed"], "--disturbed", "drop", capsys=capsys)
+    table = rows(out)
+    assert code == 0 and table["keras3_torch", "steady epoch (s)"][0] == "~"
+    assert table["keras3_torch", "steady epoch (s)"][2].endswith("(n=8)")   # 2 processes x 4 steady epochs left
+    assert table["keras3_torch", "steady epoch (s)"][1].endswith("(n=12)")
+    assert "Left out (--disturbed drop)" in out and "keras3_torch-0-r1 (evaluation)" in out
+    code, out, err = run(repo, repo["base"], repo["disturbed"], "--disturbed", "refuse", capsys=capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("compare: error: disturbed processes (--disturbed refuse): head: keras3_torch-0-r1 (training)")
+    assert len(err.strip().splitlines()) == 1
+    code, out, _ = run(repo, repo["base"], repo["rerun"], "--disturbed", "refuse", capsys=capsys)
+    assert code == 0 and "*" not in "".join(v[0] for v in rows(out).values())   # quiet runs: no false alarm
 
 
 def test_a_different_lock_is_not_comparable_unless_forced(repo, capsys):
@@ -245,7 +275,7 @@ def test_the_command_line(repo):
                             env={**os.environ, "PYTHONPATH": str(fx.REPO)})
     assert result.returncode == 1, result.stderr
     assert f"base: {repo['base'][:7]} " in result.stdout and f"head: slow-exp ({repo['slower'][:7]})" in result.stdout
-    assert len(rows(result.stdout)) == 2
+    assert len(rows(result.stdout)) == 4
 
 
 def test_fingerprint_keys():

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kerasbench import contenders, devices, measure, supervise
+from kerasbench import contenders, devices, host, supervise
 from tests.sandbox import shadow_venv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,13 +72,15 @@ def test_nvidia_host_reads_the_driver_through_nvml(monkeypatch):
         nvmlDeviceGetCount=lambda: 1, nvmlDeviceGetHandleByIndex=lambda i: i,
         nvmlDeviceGetName=lambda h: "NVIDIA H100 80GB HBM3", nvmlDeviceGetMemoryInfo=lambda h: Memory)
     monkeypatch.setitem(sys.modules, "pynvml", fake)
-    assert measure.nvidia_host() == {"driver": "575.57.08", "cuda": "12.9", "nvml_error": None,
+    host.nvidia_host.cache_clear()   # NVML is read once per process: forget this machine's answer
+    monkeypatch.setattr(host, "nvidia_host", host.nvidia_host.__wrapped__)
+    assert host.nvidia_host() == {"driver": "575.57.08", "cuda": "12.9", "nvml_error": None,
                                      "gpus": [{"name": "NVIDIA H100 80GB HBM3", "memory_total_mib": 81920}]}
 
 
 def test_nvidia_host_without_a_driver():
-    host = measure.nvidia_host()  # this machine: no NVIDIA driver
-    assert host["driver"] is None and host["gpus"] == [] and host["nvml_error"]
+    found = host.nvidia_host()  # this machine: no NVIDIA driver
+    assert found["driver"] is None and found["gpus"] == [] and found["nvml_error"]
 
 
 # ---------------------------------------------------------------- the person's check, every contender
@@ -92,13 +94,13 @@ def run_check(tmp_path: Path, env: dict | None = None, **changes) -> subprocess.
 
 @pytest.mark.slow
 def test_every_contender_imports_and_runs_on_cpu_here(tmp_path):
-    if any(os.environ.get(c.python_var) for c in contenders.CONTENDERS.values()) or measure.nvidia_host()["driver"]:
+    if any(os.environ.get(c.python_var) for c in contenders.CONTENDERS.values()) or host.nvidia_host()["driver"]:
         pytest.skip("written for one venv on a GPU-less machine")
     done = run_check(tmp_path, frameworks=list(contenders.CONTENDERS))
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert [line.split()[0] for line in lines] == list(contenders.CONTENDERS)
-    assert all(f"cpu ({measure.cpu_model()})" in line for line in lines)
+    assert all(f"cpu ({host.cpu_model()})" in line for line in lines)
 
 
 def test_device_gpu_fails_the_check_naming_the_contender(tmp_path):

@@ -2,6 +2,7 @@
 against a local origin), cell states, the Kubernetes manifest, and the command line's refusals."""
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import signal
@@ -155,7 +156,8 @@ CELLS = [Cell(0, "t-seeds=0", {"seeds": [0]}), Cell(2, "t-seeds=2", {"seeds": [2
 def test_slurm_script_is_one_array_job_with_requeue(tmp_path):
     text = slurm.script("t", Path("grids/t.yaml"), "/srv/origin.git", "ab" + "c" * 38, CELLS, tmp_path,
                         "/opt/venv/bin", partition="gpu", gpus_per_task=1, time="01:00:00")
-    for line in ("#SBATCH --array=0,2", "#SBATCH --requeue", "#SBATCH --open-mode=append",
+    for line in ("#SBATCH --array=0,2", "#SBATCH --requeue", "#SBATCH --open-mode=append", "#SBATCH --exclusive",
+                 "export KERASBENCH_PLACEMENT=exclusive   # recorded beside every result (kerasbench/host.py)",
                  f"#SBATCH --output={tmp_path}/cell-%a.log", "#SBATCH --partition=gpu",
                  "#SBATCH --gpus-per-task=1", "#SBATCH --time=01:00:00",
                  "export PATH=/opt/venv/bin:\"$PATH\"", "  2) NAME=t-seeds=2; SETS=(-S 'seeds=[2]') ;;"):
@@ -168,6 +170,33 @@ def test_slurm_script_is_one_array_job_with_requeue(tmp_path):
                           'step apptainer exec --nv /shared/k.sif dvc exp run --pull -n "$NAME" "${SETS[@]}"',
                           'step apptainer exec --nv /shared/k.sif dvc exp push origin "$NAME"']
     assert "/opt/venv/bin" not in boxed                  # python and dvc come from the image
+
+
+def test_slurm_cells_share_nodes_only_when_asked_and_say_so(tmp_path):
+    text = slurm.script("t", Path("grids/t.yaml"), "/srv/origin.git", "ab" + "c" * 38, CELLS, tmp_path,
+                        "/opt/venv/bin", shared=True)
+    assert "#SBATCH --exclusive" not in text
+    assert "export KERASBENCH_PLACEMENT=shared   # recorded beside every result (kerasbench/host.py)" in text
+
+
+def window(cell, run, node, start, end):
+    day = "2026-11-29T10:"
+    return collect.Window(cell, run, node, datetime.datetime.fromisoformat(f"{day}{start}+00:00"),
+                          datetime.datetime.fromisoformat(f"{day}{end}+00:00"))
+
+
+def test_collect_names_cells_that_timed_on_one_node_at_once():
+    a = window("g-seeds=0", "tf_keras-0", "node1", "00:00", "05:00")
+    b = window("g-seeds=1", "tf_keras-1", "node1", "04:00", "09:00")      # overlaps a on node1
+    c = window("g-seeds=2", "tf_keras-2", "node2", "04:00", "09:00")      # same time, another node
+    d = window("g-seeds=0", "tf_keras-0-r1", "node1", "04:30", "06:00")   # a's own cell: one cell runs in order
+    e = window("g-seeds=3", "tf_keras-3", "node1", "09:00", "10:00")      # starts as b ends: no overlap
+    found = collect.overlaps([e, d, c, b, a])
+    assert {(x.run, y.run) for x, y in found} == {("tf_keras-0", "tf_keras-1"), ("tf_keras-1", "tf_keras-0-r1")}
+    line = collect.overlap_lines([(a, b)])[0]
+    assert line.startswith("warning: cells g-seeds=0 (tf_keras-0) and g-seeds=1 (tf_keras-1) timed on node node1 at "
+                           "the same time (10:04:00–10:05:00 UTC)")
+    assert collect.overlaps([a, c, e]) == []
 
 
 @pytest.mark.parametrize("value", ["1:00:00", "90", "2-00:00:00", "10:00"])
@@ -298,7 +327,10 @@ def test_kubernetes_manifest_is_a_valid_indexed_job(tmp_path):
     spec = loaded["spec"]
     assert spec["completionMode"] == "Indexed" and spec["completions"] == 2 and spec["backoffLimitPerIndex"] == 1
     container = spec["template"]["spec"]["containers"][0]
-    assert container["resources"]["limits"]["nvidia.com/gpu"] == 2
+    assert container["resources"]["limits"] == {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": 2}
+    assert container["resources"]["requests"] == container["resources"]["limits"]   # Guaranteed QoS: whole CPUs
+    assert {"name": "KERASBENCH_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}} in \
+        container["env"]
     assert container["envFrom"] == [{"secretRef": {"name": "kerasbench-dvc"}}]
     assert spec["template"]["spec"]["volumes"][1] == {"name": "git-credentials",
                                                       "secret": {"secretName": "kerasbench-git"}}
@@ -361,6 +393,10 @@ def test_submit_refuses_bad_options_before_anything_else(project, capsys):
     assert "--time 1h: expected HH:MM:SS" in capsys.readouterr().err
     assert fanout.main(["submit", "grids/g.yaml", "--engine", "kubernetes"]) == 2
     assert "needs --image" in capsys.readouterr().err
+    assert fanout.main(["submit", "grids/g.yaml", "--engine", "kubernetes", "--image", "i", "--cpus", "0"]) == 2
+    assert "--cpus 0: expected a whole number of CPUs, 1 or more" in capsys.readouterr().err
+    assert fanout.main(["submit", "grids/g.yaml", "--engine", "kubernetes", "--image", "i", "--memory", "lots"]) == 2
+    assert "--memory 'lots': expected a Kubernetes quantity" in capsys.readouterr().err
     if shutil.which("kubectl") is None:
         assert fanout.main(["submit", "grids/g.yaml", "--engine", "kubernetes", "--image", "i", "--apply"]) == 2
         assert "--apply: kubectl not found" in capsys.readouterr().err

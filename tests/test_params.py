@@ -155,3 +155,26 @@ def test_yaml_1_1_booleans_are_strings_as_in_dvc(tmp_path):
 def test_deterministic_must_be_a_boolean(raw):
     raw["train"]["deterministic"] = "sometimes"
     assert "train.deterministic: Input should be a valid boolean (got 'sometimes')" in problem(raw)
+
+
+@pytest.mark.parametrize("value", [0, -2, "many", 1.5, True, None])
+def test_an_impossible_thread_count_is_refused(raw, value):
+    raw["train"]["threads"] = value
+    assert problem(raw) == ("params.yaml: train.threads must be 'default' or a whole number of CPUs, 1 or more "
+                            f"(got {value!r})")
+
+
+def test_more_threads_than_this_machine_allows_names_the_limit(tmp_path, raw):
+    import os
+    cpus = len(os.sched_getaffinity(0))
+    raw["train"]["threads"] = cpus + 1
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert parse(raw).train.threads == cpus + 1       # a grid may plan it for a bigger node
+    with pytest.raises(ParamsError) as exc:           # a stage on this machine refuses it
+        load(path)
+    assert str(exc.value) == (f"{path}: train.threads: {cpus + 1} is more than the {cpus} CPU(s) this process may "
+                              "use here; use at most that, or 'default'")
+    raw["train"]["threads"] = cpus
+    path.write_text(yaml.safe_dump(raw))
+    assert load(path).train.threads == cpus

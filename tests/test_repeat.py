@@ -74,7 +74,8 @@ def test_two_repeats_rerun_every_contender_in_a_fresh_process(workdir):
     out = workdir / "two"
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(["order.json"] + [f"{fw}-0-r1{ext}" for fw in ("keras3_torch", "keras3_jax")
-                                               for ext in (".json", ".env.json", ".csv")])
+                                               for ext in (".json", ".env.json", ".csv", ".eval.json",
+                                                           ".eval.env.json", ".inference.csv")])
     order = json.loads((out / "order.json").read_text())
     assert [(r["round"], r["framework"]) for r in order["runs"]] == [(k, fw) for k, fw, _ in
                                                                     schedule(["keras3_torch", "keras3_jax"], [0], 2, 0)]
@@ -82,6 +83,11 @@ def test_two_repeats_rerun_every_contender_in_a_fresh_process(workdir):
         metrics = json.loads((out / f"{fw}-0-r1.json").read_text())
         assert metrics["epochs"] == 2 and metrics["time"]["first_epoch_s"] > 0
         assert len(pd.read_csv(out / f"{fw}-0-r1.csv")) == 2
+        # the rerun's model, evaluated in a process of its own: one inference sample per training process
+        evaluated = json.loads((out / f"{fw}-0-r1.eval.json").read_text())
+        assert 0 <= evaluated["test"]["accuracy"] <= 1 and evaluated["interference"]["window_s"] > 0
+        passes = pd.read_csv(out / f"{fw}-0-r1.inference.csv")
+        assert len(passes) == 2 * evaluated["inference"]["repeats"]
     assert not (workdir / "-").exists() and not (workdir / "models").exists() or \
         sorted(p.name for p in (workdir / "models").iterdir()) == []  # reruns keep no model
 
@@ -95,5 +101,6 @@ def test_a_failing_run_leaves_nothing(workdir):
     finally:
         params["device"] = "auto"
         (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    assert done.returncode == 1 and "nothing written" in done.stderr and "device: gpu" in done.stderr
+    assert done.returncode == 1 and "failed in train" in done.stderr and "nothing written" in done.stderr
+    assert "device: gpu" in done.stderr
     assert not (workdir / "failed").exists() and not list(workdir.glob(".failed.*"))

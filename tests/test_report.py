@@ -162,6 +162,37 @@ def test_repeats_give_real_intervals_and_significant_pairs(tmp_path, monkeypatch
     assert summary["keras3_jax"]["steady_epoch_s"]["n"] == 16 and summary["keras3_jax"]["repeats"] == 4
     s = summary["keras3_jax"]["steady_epoch_s"]
     assert s["ci_low"] < s["median"] < s["ci_high"]
+    # every training process's model was evaluated in its own process: inference has 4 processes too
+    assert table_row(text, "Inference", "tf_keras")["predict() throughput (images/s)"].endswith("(n=20)")
+    # quiet processes: no banner, and the interference table says so
+    assert "disturbed by the rest of the machine" not in text
+    assert table_row(text, "Interference", "keras3_torch") == {
+        "contender": "keras3_torch", "training processes": "4", "disturbed": "0", "CPUs": "2",
+        "own CPU use (% of them)": "96.0", "others (% of them)": "1.0", "others, worst epoch (%)": "3.0",
+        "steal (%)": "0.0", "involuntary switches per s": "40", "CPU MHz": "—"}
+
+
+def test_disturbed_processes_are_named_in_a_banner(tmp_path, monkeypatch):
+    fx.write_run(tmp_path, "tf_keras", 0, repeats=3)
+    fx.write_run(tmp_path, "keras3_jax", 0, repeats=3, others={2: 0.45})
+    fx.write_params(tmp_path, TWO, [0], repeats=3)
+    text, _ = run_report(tmp_path, monkeypatch)
+    banner = next(line for line in text.splitlines() if "timed processes were disturbed" in line)
+    assert banner.startswith("> **Warning: 2 of 12 timed processes were disturbed** by the rest of the machine "
+                             "(others share above 10%, steal share above 5%): keras3_jax-0-r2 (training: other "
+                             "processes used 45% of its CPUs (limit 10%)); keras3_jax-0-r2 (evaluation:")
+    row = table_row(text, "Interference", "keras3_jax")
+    assert row["disturbed"] == "1" and row["training processes"] == "3"
+    assert table_row(text, "Interference", "tf_keras")["disturbed"] == "0"
+
+
+def test_a_shared_cluster_node_is_a_banner(tmp_path, monkeypatch):
+    fx.write_run(tmp_path, "tf_keras", 0, env={"cluster": {"node": "n1", "placement": "exclusive"}})
+    fx.write_run(tmp_path, "keras3_jax", 0, env={"cluster": {"node": "n2", "placement": "shared", "slurm_job": "7"}})
+    fx.write_params(tmp_path, TWO, [0])
+    text, _ = run_report(tmp_path, monkeypatch)
+    assert ("> **Warning: shared cluster nodes.** keras3_jax-0 ran on nodes the fan-out did not reserve (`--shared`)"
+            in text)
 
 
 def test_what_keras_costs_time_to_target_and_compile_cache(tmp_path, monkeypatch):

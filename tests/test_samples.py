@@ -36,15 +36,16 @@ def git(root: Path, *args: str) -> str:
 
 def test_every_sample_in_one_tidy_table(tmp_path):
     runs, frame = samples.load(results.Directory(write_tree(tmp_path)))
-    assert list(frame.columns) == ["framework", "round", "seed", "repeat", "figure", "value"]
+    assert list(frame.columns) == ["framework", "round", "seed", "repeat", "figure", "value", "disturbed"]
     assert [(r.framework, r.seed, r.repeat) for r in runs][:4] == [("tf_keras", 0, 0), ("tf_keras", 0, 1),
                                                                    ("tf_keras", 0, 2), ("tf_keras", 1, 0)]
     counts = frame.groupby(["framework", "figure"]).size().unstack()
-    # 2 seeds x 3 repeats: 6 runs, 3 steady epochs each; inference only in repeat 0, 5 passes per seed
+    # 2 seeds x 3 repeats: 6 runs, 3 steady epochs each; every run's model evaluated, 5 passes of each kind
     assert counts.loc["tf_keras", "steady_epoch_s"] == 18 and counts.loc["keras3_jax", "steady_images_per_s"] == 18
     assert counts.loc["tf_keras", "first_epoch_s"] == 6 and counts.loc["tf_keras", "rss_peak_mib"] == 6
-    assert counts.loc["tf_keras", "predict_images_per_s"] == 10 and counts.loc["tf_keras", "forward_images_per_s"] == 10
-    assert counts.loc["tf_keras", "first_predict_s"] == 2
+    assert counts.loc["tf_keras", "predict_images_per_s"] == 30 and counts.loc["tf_keras", "forward_images_per_s"] == 30
+    assert counts.loc["tf_keras", "first_predict_s"] == 6
+    assert not frame["disturbed"].any()   # the fixture's processes are quiet
     # measured as null on a CPU: NaN rows, so "not measured" and "not recorded" stay apart
     assert frame.query("figure == 'gpu_peak_mib'")["value"].isna().all()
 
@@ -62,8 +63,11 @@ def test_values_are_the_ones_in_the_files(tmp_path):
     assert run.query("figure == 'one_off_s'")["value"].item() == pytest.approx(
         train["time"]["fit_s"] - 4 * np.median(steady))
     passes = pd.read_csv(root / "plots" / "inference" / "tf_keras-0.csv")
-    predict = frame.query("framework == 'tf_keras' and seed == 0 and figure == 'predict_images_per_s'")
+    predict = frame.query("framework == 'tf_keras' and seed == 0 and repeat == 0 and figure == 'predict_images_per_s'")
     assert np.allclose(predict["value"], passes.query("kind == 'predict'")["images_per_s"])
+    passes = pd.read_csv(root / "metrics" / "repeats" / "keras3_jax-1-r2.inference.csv")   # a rerun's own evaluation
+    assert np.allclose(run.query("figure == 'forward_images_per_s'")["value"],
+                       passes.query("kind == 'forward'")["images_per_s"])
 
 
 def test_params_select_the_runs(tmp_path):
@@ -121,7 +125,8 @@ def test_a_git_revision_and_an_experiment_read_what_was_committed(tmp_path):
     assert experiment == pytest.approx(2 * committed) and workspace == pytest.approx(3 * committed)
     assert median("HEAD", "keras3_jax") == median("workspace", "keras3_jax")
     assert results.resolve("slow-run", root).label.startswith("slow-run (")
-    assert results.resolve("HEAD", root).names("metrics/repeats")[:2] == ["keras3_jax-0-r1.csv", "keras3_jax-0-r1.json"]
+    assert results.resolve("HEAD", root).names("metrics/repeats")[:4] == [
+        "keras3_jax-0-r1.csv", "keras3_jax-0-r1.eval.json", "keras3_jax-0-r1.inference.csv", "keras3_jax-0-r1.json"]
 
 
 def test_unknown_names_and_ambiguous_experiments_are_one_line_errors(tmp_path):

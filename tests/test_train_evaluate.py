@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from kerasbench import contenders, measure
+from kerasbench import contenders, host, measure
 from tests.sandbox import shadow_venv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,7 +105,7 @@ def test_contender_trains_evaluates_and_repeats_itself(workdir, framework):
     env = json.loads(first["env"].read_text())
     assert env["framework"] == framework and env["device"] == "cpu" and env["visible_gpus"] == []
     backend = contenders.CONTENDERS[framework].backend
-    assert env["device_name"] == measure.cpu_model()
+    assert env["device_name"] == host.cpu_model()
     # torch and JAX are CPU-only builds here; PyPI's TensorFlow wheel is built with CUDA (libraries not installed)
     assert (env["cuda_build"] is None) == (backend != "tensorflow"), env["cuda_build"]
     assert env["backend"] == backend and env["backend_version"].startswith(env["packages"][backend])
@@ -125,10 +125,19 @@ def test_contender_trains_evaluates_and_repeats_itself(workdir, framework):
     if backend == "tensorflow":
         assert threads["tf_intra_op"] is not None and threads["torch_intra_op"] is None
 
+    assert threads["param"] == "default" and threads["allowed_cpus"] == sorted(os.sched_getaffinity(0))
+
     history = pd.read_csv(first["history"])
     assert list(history["epoch"]) == list(range(1, EPOCHS + 1))
-    assert {"loss", "accuracy", "epoch_s"} <= set(history.columns)
+    assert {"loss", "accuracy", "epoch_s", "cpu_s", "others_share", "steal_share", "invol_cs", "cpu_mhz"} <= \
+        set(history.columns)
     assert history["epoch_s"].iloc[0] == pytest.approx(t["first_epoch_s"])
+    assert (history["cpu_s"] > 0).all() and history["others_share"].notna().all()   # recorded beside every epoch
+    noise = m["interference"]
+    assert noise["cpus"] == len(os.sched_getaffinity(0)) and noise["window_s"] >= sum(history["epoch_s"])
+    assert 0 < noise["own_cpu_share"] <= 1.05 and noise["others_share"] >= 0 and noise["cpu_mhz"] is None
+    assert env["timed"]["from"] < env["timed"]["to"] and env["hostname"]
+    assert ("quiet (others" in train_log.stdout) or ("DISTURBED" in train_log.stdout)
 
     e = json.loads(first["eval"].read_text())
     for split in ("train", "test"):
@@ -141,6 +150,8 @@ def test_contender_trains_evaluates_and_repeats_itself(workdir, framework):
     passes = pd.read_csv(first["inference"])
     assert sorted(passes["kind"].unique()) == ["forward", "predict"] and len(passes) == 4
     assert passes["images_per_s"].to_numpy() == pytest.approx(N_TEST / passes["seconds"].to_numpy())
+    assert {"cpu_s", "others_share", "steal_share", "invol_cs", "cpu_mhz"} <= set(passes.columns)
+    assert e["interference"]["window_s"] >= passes["seconds"].sum()
     eval_env = json.loads(first["eval_env"].read_text())
     assert eval_env["device"] == "cpu" and eval_env["framework"] == framework and eval_env["deterministic"] is True
     confusion = pd.read_csv(first["confusion"])
@@ -283,6 +294,24 @@ def test_a_backend_without_a_cache_says_so(workdir):
     m, env, _, _ = run_train(workdir, "keras3_torch", "nocache", {"compile_cache": "cold"})
     assert m["compile_cache"] == {"warm": 0, "supported": 0, "cold_first_epoch_s": None, "warm_first_epoch_s": None}
     assert env["compile_cache"]["why_not"].startswith("eager PyTorch compiles nothing")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["tf_keras", "keras3_torch", "jax_native"])
+def test_threads_pin_the_process_and_size_the_frameworks_pools(workdir, framework):
+    """train.threads: 1 on every backend: one allowed CPU (the last), no thread of the process outside it,
+    and the framework reports the pool sizes that were set (JAX sizes its pool from the allowed CPUs)."""
+    m, env, _, _ = run_train(workdir, framework, "threads", {"threads": 1, "epochs": 2})
+    threads, last = env["threads"], max(os.sched_getaffinity(0))
+    assert threads["param"] == 1 and threads["allowed_cpus"] == [last] and threads["cpus_usable"] == 1
+    assert threads["process_threads"] >= 1 and threads["threads_off_pin"] == 0
+    assert threads["OMP_NUM_THREADS"] == "1" and threads["TF_NUM_INTRAOP_THREADS"] == "1"
+    backend = contenders.CONTENDERS[framework].backend
+    if backend == "tensorflow":
+        assert (threads["tf_intra_op"], threads["tf_inter_op"]) == (1, 1)
+    if backend == "torch":
+        assert (threads["torch_intra_op"], threads["torch_inter_op"]) == (1, 1)
+    assert m["interference"]["cpus"] == 1 and m["interference"]["own_cpu_share"] <= 1.05
 
 
 @pytest.mark.slow

@@ -4,13 +4,20 @@ Cells that differ only in `frameworks` and `seeds` form one group: the report co
 result files as one run of all those contenders and seeds, so the cells of one contender across
 seeds are one sample set. Cells that differ in anything else (batch size, precision, ...) are
 never mixed: each group gets its own report.
+
+`overlaps` warns when two cells timed on one node at the same time: each training process records
+its node and the wall-clock window of its timed epochs (kerasbench/host.py, the `timed` key of its
+environment file), so a packed node (`--shared`, or an engine that ignored the request) is named,
+not just seen as slower figures.
 """
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from kerasbench.fanout import repo
@@ -42,6 +49,66 @@ def combined_report(params: dict, runs: list[tuple[str, int, str]], root: Path, 
             return report.build(parse(params), out_dir, out_dir / "summary.json", tree)
         except (report.ResultsError, ParamsError) as err:
             raise repo.FanoutError(f"combined report for {out_dir}: {err}") from None
+
+
+@dataclass(frozen=True)
+class Window:
+    cell: str
+    run: str        # <contender>-<seed>[-r<k>]
+    node: str
+    start: datetime.datetime
+    end: datetime.datetime
+
+
+def overlaps(windows: list[Window]) -> list[tuple[Window, Window]]:
+    """Pairs of timed windows of different cells on the same node that overlap in time."""
+    found = []
+    ordered = sorted(windows, key=lambda w: (w.node, w.start))
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1:]:
+            if b.node != a.node or b.start >= a.end:
+                break
+            if b.cell != a.cell:
+                found.append((a, b))
+    return found
+
+
+def windows(root: Path, commit: str, cells: list[Cell]) -> list[Window]:
+    """The timed window of every training process of these cells, from their environment files."""
+    out = []
+    for cell in cells:
+        ref = repo.exp_prefix(commit) + cell.name
+        params = read_yaml(_blob(root, ref, "params.yaml").decode())
+        for fw in params.get("frameworks", []):
+            for seed in params.get("seeds", []):
+                for k in range(int(params.get("repeats", 1))):
+                    path = (f"metrics/train/{fw}-{seed}.env.json" if k == 0
+                            else f"metrics/repeats/{fw}-{seed}-r{k}.env.json")
+                    env = _json_blob(root, ref, path)
+                    timed = (env or {}).get("timed") or {}
+                    node = ((env or {}).get("cluster") or {}).get("node") or (env or {}).get("hostname")
+                    if node and timed.get("from") and timed.get("to"):
+                        out.append(Window(cell.name, f"{fw}-{seed}" + (f"-r{k}" if k else ""), node,
+                                          datetime.datetime.fromisoformat(timed["from"]),
+                                          datetime.datetime.fromisoformat(timed["to"])))
+    return out
+
+
+def overlap_lines(found: list[tuple[Window, Window]]) -> list[str]:
+    return [f"warning: cells {a.cell} ({a.run}) and {b.cell} ({b.run}) timed on node {a.node} at the same time "
+            f"({max(a.start, b.start):%H:%M:%S}–{min(a.end, b.end):%H:%M:%S} UTC): their speed figures disturbed "
+            "each other (submit without --shared, or give each cell whole CPUs)" for a, b in found]
+
+
+def _json_blob(root: Path, ref: str, path: str) -> dict | None:
+    result = subprocess.run(["git", "cat-file", "blob", f"{ref}:{path}"], cwd=root, capture_output=True)
+    if result.returncode != 0:
+        return None
+    try:
+        doc = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def _blob(root: Path, ref: str, path: str) -> bytes:

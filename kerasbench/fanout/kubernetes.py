@@ -6,6 +6,10 @@ credential store format, https://USER:TOKEN@HOST), mounted read-only and named t
 GIT_CONFIG_* variables; the DVC remote's credentials (e.g. AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY) come from a second Secret as environment variables. Each index is
 retried once (backoffLimitPerIndex: 1), like Slurm's --requeue.
+
+Each pod asks for whole CPUs with requests equal to limits (and memory likewise): the Guaranteed QoS
+class, which a node's static CPU manager policy turns into CPUs of its own, so two cells do not time
+on the same cores. The node's name reaches the stages through the downward API.
 """
 from __future__ import annotations
 
@@ -21,6 +25,14 @@ from kerasbench.fanout.grid import Cell
 from kerasbench.fanout.repo import FanoutError, run
 
 GIT_SECRET_DIR = "/var/run/secrets/kerasbench/git"
+MEMORY = re.compile(r"[1-9][0-9]*(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?")   # a Kubernetes memory quantity
+
+
+def check_resources(cpus: int, memory: str) -> None:
+    if cpus < 1:
+        raise FanoutError(f"--cpus {cpus}: expected a whole number of CPUs, 1 or more", 2)
+    if not MEMORY.fullmatch(memory):
+        raise FanoutError(f"--memory {memory!r}: expected a Kubernetes quantity such as 8Gi or 16000Mi", 2)
 
 
 def job_name(grid_name: str, commit: str) -> str:
@@ -31,7 +43,7 @@ def job_name(grid_name: str, commit: str) -> str:
 
 def manifest(grid_name: str, grid_path: Path, origin: str, commit: str, cells: list[Cell], image: str,
              gpus: int | None = None, parallelism: int | None = None, git_secret: str = "kerasbench-git",
-             dvc_secret: str = "kerasbench-dvc") -> dict:
+             dvc_secret: str = "kerasbench-dvc", cpus: int = 2, memory: str = "8Gi") -> dict:
     name = job_name(grid_name, commit)
     todo = " ".join(str(c.index) for c in cells)
     script = task.script(
@@ -39,7 +51,7 @@ def manifest(grid_name: str, grid_path: Path, origin: str, commit: str, cells: l
         origin, commit, cells,
         f"TODO=({todo})  # completion index -> cell index\n"
         'INDEX="${TODO[${JOB_COMPLETION_INDEX:?not an Indexed Job}]}"',
-        bin_dir=None)
+        bin_dir=None, placement="exclusive")
     container = {
         "name": "cell",
         "image": image,
@@ -47,13 +59,14 @@ def manifest(grid_name: str, grid_path: Path, origin: str, commit: str, cells: l
         "env": [{"name": "FANOUT_SCRATCH", "value": "/scratch"},
                 {"name": "GIT_CONFIG_COUNT", "value": "1"},
                 {"name": "GIT_CONFIG_KEY_0", "value": "credential.helper"},
-                {"name": "GIT_CONFIG_VALUE_0", "value": f"store --file={GIT_SECRET_DIR}/.git-credentials"}],
+                {"name": "GIT_CONFIG_VALUE_0", "value": f"store --file={GIT_SECRET_DIR}/.git-credentials"},
+                {"name": "KERASBENCH_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
         "envFrom": [{"secretRef": {"name": dvc_secret}}],
         "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"},
                          {"name": "git-credentials", "mountPath": GIT_SECRET_DIR, "readOnly": True}],
     }
-    if gpus:
-        container["resources"] = {"limits": {"nvidia.com/gpu": gpus}}
+    whole = {"cpu": str(cpus), "memory": memory, **({"nvidia.com/gpu": gpus} if gpus else {})}
+    container["resources"] = {"requests": dict(whole), "limits": dict(whole)}   # Guaranteed QoS
     labels = {"app.kubernetes.io/name": "kerasbench", "app.kubernetes.io/component": "fanout",
               "kerasbench/grid": re.sub(r"[^A-Za-z0-9_.-]", "_", grid_name)[:63]}
     return {

@@ -30,6 +30,7 @@ set -uo pipefail
 ORIGIN={origin}
 COMMIT={commit}
 export DVC_NO_ANALYTICS=1 TF_CPP_MIN_LOG_LEVEL=2
+export KERASBENCH_PLACEMENT={placement}   # recorded beside every result (kerasbench/host.py)
 {path_line}
 {index_lines}
 case "$INDEX" in
@@ -72,19 +73,20 @@ def _case(cell: Cell) -> str:
 
 
 def script(header: Iterable[str], origin: str, commit: str, cells: Iterable[Cell],
-           index_lines: str, bin_dir: str | None, container: str | None = None) -> str:
+           index_lines: str, bin_dir: str | None, container: str | None = None, placement: str = "exclusive") -> str:
     """The task script: `header` (engine directives and comments), then the common body.
 
     `index_lines` sets INDEX (the cell's index in the grid); `bin_dir`, if given, is put first on
     PATH (the project's venv: stage commands call `python`, tasks call `dvc`). `container`, if given,
     is a command prefix that runs the dvc steps in a container (e.g. `apptainer exec --nv IMAGE`),
-    written into the script as is; python and dvc then come from the image."""
+    written into the script as is; python and dvc then come from the image. `placement` (exclusive or
+    shared) says whether the engine was asked for a node or whole CPUs to itself; the stages record it."""
     if container:
         bin_dir = None
     path_line = f'export PATH={shlex.quote(bin_dir)}:"$PATH"' if bin_dir else "# python and dvc: from the image's PATH"
     body = _BODY.format(origin=shlex.quote(origin), commit=shlex.quote(commit), path_line=path_line,
                         index_lines=index_lines, cases="\n".join(_case(c) for c in cells),
-                        container=f"{container} " if container else "")
+                        container=f"{container} " if container else "", placement=shlex.quote(placement))
     return "#!/bin/bash\n" + "\n".join(header) + "\n" + body.lstrip("\n")
 
 

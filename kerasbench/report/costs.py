@@ -10,7 +10,7 @@ import pandas as pd
 
 from kerasbench.report import environment as envs
 from kerasbench.report.load import Results
-from kerasbench.report.markdown import DASH, cell, decimals, fmt, markdown_table
+from kerasbench.report.text import DASH, cell, decimals, fmt, markdown_table
 from kerasbench.report.numbers import KerasCost, Table, samples_of
 from kerasbench.samples import FIGURES
 

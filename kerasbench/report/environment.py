@@ -7,9 +7,8 @@ becomes 'mixed: a / b'.
 from __future__ import annotations
 
 from kerasbench.report.load import Run, synthetic_flags
+from kerasbench.report.text import DASH
 from kerasbench.results import get
-
-DASH = "—"
 
 # What jit_compile does on each backend; shown in the report and in the README.
 JIT_MEANING = (

@@ -1,7 +1,6 @@
 """The report page: numbers formatted into Markdown tables, put into the Jinja2 template report.md.j2."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import jinja2
@@ -9,12 +8,13 @@ import pandas as pd
 
 from kerasbench import stats
 from kerasbench.params import Params
+from kerasbench.report import costs as answers
 from kerasbench.report import environment as envs
+from kerasbench.report import noise
 from kerasbench.report.load import CONFUSION_COLUMNS, Results, Run
 from kerasbench.report.numbers import Pair, Table
+from kerasbench.report.text import DASH, cell, decimals, fmt, markdown_table, score_cell
 from kerasbench.samples import FIGURES
-
-DASH = envs.DASH
 UNIT_DECIMALS = {"MiB": 0, "images/s": 0}   # other units: about three significant digits
 SCORE_FORMAT = {  # header, decimals, scale (fractions shown as %)
     "train_accuracy": ("train accuracy (%)", 1, 100), "train_f1_weighted": ("train F1 (weighted)", 3, 1),
@@ -28,43 +28,7 @@ TEMPLATE = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).pare
                               undefined=jinja2.StrictUndefined).get_template("report.md.j2")
 
 
-# ---------------------------------------------------------------- numbers as text
-
-def decimals(values) -> int:
-    """About three significant digits for the smallest of these values."""
-    finite = [abs(v) for v in values if v is not None and not math.isnan(v) and v != 0]
-    smallest = min(finite, default=1.0)
-    return 1 if smallest >= 10 else 2 if smallest >= 1 else 3
-
-
-def fmt(value: float, places: int, scale: float = 1.0) -> str:
-    if value is None or math.isnan(value):
-        return DASH
-    return f"{value * scale:,.{places}f}"
-
-
-def cell(s: stats.Summary, places: int) -> str:
-    """'median [low–high] (n=N)'; † when the interval is min–max (too few samples for 99%)."""
-    if s.n == 0:
-        return DASH
-    if s.n == 1:
-        return f"{fmt(s.median, places)} (n=1)"
-    mark = "" if s.ci_complete else "†"
-    return f"{fmt(s.median, places)} [{fmt(s.ci_low, places)}–{fmt(s.ci_high, places)}]{mark} (n={s.n})"
-
-
-def score_cell(s: stats.Summary, places: int, scale: float) -> str:
-    if s.n == 0:
-        return DASH
-    text = fmt(s.median, places, scale)
-    return text + (f" ({fmt(s.min, places, scale)}–{fmt(s.max, places, scale)})" if s.n > 1 else "")
-
-
-def markdown_table(frame: pd.DataFrame, text_columns: int = 1) -> str:
-    """pandas/tabulate Markdown, cells kept as given: the first `text_columns` left-aligned, numbers right."""
-    align = ["left" if i < text_columns else "right" for i in range(len(frame.columns))]
-    return frame.to_markdown(index=False, colalign=align, disable_numparse=True)
-
+# ---------------------------------------------------------------- tables
 
 def figure_table(table: Table, figures: list[str], labels: dict[str, dict[str, str]]) -> str:
     """One row per contender: its label columns (device, jit_compile, ...), then one `cell` per figure."""
@@ -147,6 +111,8 @@ def settings_table(p: Params, results: Results) -> str:
         ("target accuracy (param)", DASH if p.train.target_accuracy is None
          else f"{p.train.target_accuracy:g} (test set scored after every epoch, untimed)"),
         ("compile cache (param)", str(p.train.compile_cache)),
+        ("threads (param)", "each framework's default" if p.train.threads == "default" else
+         f"{p.train.threads}: pinned to {p.train.threads} CPU(s), {p.train.threads} intra- and inter-op threads"),
         ("inference", f"batch size {p.evaluate.batch_size}, "
                       f"{', '.join(map(str, passes)) or p.evaluate.repeats} timed passes of each kind after a warm-up"),
     ]
@@ -167,7 +133,6 @@ def environment(results: Results, frameworks: list[str]) -> dict[str, object]:
 
 def render(p: Params, results: Results, timing: Table, quality: Table, pairs: list[Pair],
            factor: float = stats.FACTOR, costs: list | None = None) -> str:
-    from kerasbench.report import costs as answers
     frameworks, runs = list(p.frameworks), results.runs
     trained = envs.training_devices(runs, frameworks)
     jit = envs.per_contender(runs, frameworks, envs.jit_label)
@@ -179,7 +144,9 @@ def render(p: Params, results: Results, timing: Table, quality: Table, pairs: li
     n_seeds = len(p.seeds)
     return TEMPLATE.render(
         repeats=results.repeats, n_runs=n_seeds * results.repeats, has_repeats_param=hasattr(p, "repeats"),
-        banners=envs.data_banners(runs) + envs.setting_banners(runs, frameworks),
+        banners=(envs.data_banners(runs) + envs.setting_banners(runs, frameworks)
+                 + noise.banners(results.timed, noise.shared_placements({r.name: r.env for r in runs}))),
+        interference_table=noise.table(results.timed, frameworks), thresholds=noise.limits(),
         **environment(results, frameworks),
         settings=settings_table(p, results),
         article_table=figure_table(timing, ["build_increase_mib", "fit_s", "steady_fit_s", "one_off_s",

@@ -76,10 +76,10 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
         -c /opt/locks/requirements.lock -r /opt/locks/gpu-torch.lock \
     && /opt/venvs/torch/bin/python -m pip check
 
-# Each stage re-executes itself under its contender's interpreter (kerasbench/contenders.py).
+# Each stage re-executes itself under its contender's interpreter (kerasbench/launch.py).
 # The tensorflow venv also holds DVC and the test tools and comes first on PATH, so `python`
 # and `dvc` there run the pipeline and the framework-free stages. TF and JAX would otherwise
-# reserve most of the GPU's memory at start; kerasbench/contenders.py sets the same two values.
+# reserve most of the GPU's memory at start; kerasbench/launch.py sets the same two values.
 ENV KERASBENCH_PYTHON_TENSORFLOW=/opt/venvs/tensorflow/bin/python \
     KERASBENCH_PYTHON_JAX=/opt/venvs/jax/bin/python \
     KERASBENCH_PYTHON_TORCH=/opt/venvs/torch/bin/python \

@@ -1,8 +1,9 @@
 # The two commands of the README:
 #   make repro   set up .venv from the lock files and run the pipeline (dvc repro)
-#   make test    set up .venv from the lock files and run the tests
+#   make test    set up .venv from the lock files and run the tests (the fast tier, about 10 minutes on 2 cores)
+# and the slow tier: make test-e2e (end-to-end: a real cluster, pipelines, clean installs); make test-all: both.
 # Supported: CPython 3.11 on Linux x86-64 (what the locks are resolved for). Windows and macOS
-# are not; use the container (README, "Running on an NVIDIA GPU") or WSL2 there.
+# are not; use the container (docs/container.md) or WSL2 there.
 PYTHON      ?= python3
 VENV        := .venv
 BIN         := $(VENV)/bin
@@ -16,7 +17,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup repro test bench lock gpu-lock
+.PHONY: setup repro test test-e2e test-all lint bench lock gpu-lock
 
 # Re-installs only when a lock file changed since the last install.
 $(BIN)/.installed: $(LOCK) $(TORCH_LOCK)
@@ -37,7 +38,18 @@ repro: setup
 	$(BIN)/dvc repro $(ARGS)
 
 test: setup
+	$(BIN)/python -m pytest -m "not e2e" $(ARGS)
+
+test-e2e: setup
+	$(BIN)/python -m pytest -m e2e $(ARGS)
+
+test-all: setup
 	$(BIN)/python -m pytest $(ARGS)
+
+# ruff's rules (pyproject.toml) and the one-way imports of kerasbench/ (tests/test_lint.py runs both).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m scripts.imports
 
 # Harness overhead: the train stage's fit against a bare model.fit, fresh processes.
 bench: setup

@@ -49,7 +49,8 @@ def check_interpreter() -> None:
     if (sys.implementation.name, sys.version_info[:2]) != ("cpython", (3, 11)) or \
             sys.platform != "linux" or platform.machine() != "x86_64":
         sys.exit(f"error: run this under CPython 3.11 on Linux x86_64 (the container's interpreter); "
-                 f"this is {sys.implementation.name} {platform.python_version()} on {sys.platform} {platform.machine()}")
+                 f"this is {sys.implementation.name} {platform.python_version()} on {sys.platform} "
+                 f"{platform.machine()}")
 
 
 def clean_env() -> dict[str, str]:

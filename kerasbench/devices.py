@@ -4,26 +4,18 @@ One device for all, or a loud failure: with `device: gpu` a contender that sees 
 with `device: auto` it fails too when the host has an NVIDIA GPU (NVML lists one) that the
 contender cannot see, so a silent CPU fallback beside GPU contenders is impossible. `device: cpu`
 hides GPUs on purpose, to compare on CPU. The message names the contender, its CUDA build, the
-driver and the likely fix.
-
-    python -m kerasbench.devices [--params params.yaml] [--framework NAME ...]
-
-is the same check for every contender, each in its own process (for a person, e.g. in the
-container before a long run): it imports each framework, so it is not a pipeline stage.
+driver and the likely fix. `python -m scripts.devices` runs the same check for every contender,
+each in its own process.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import subprocess
 import sys
 import warnings
-from pathlib import Path
 
-from kerasbench import backends, contenders, host, supervise
+from kerasbench import host
+from kerasbench.backends import Backend
+from kerasbench.contenders import Contender, ContenderError
 
-ROOT = Path(__file__).resolve().parent.parent
 # Lowest NVIDIA driver for each CUDA major version's builds (CUDA minor-version compatibility).
 DRIVER_FLOOR = {12: "525.60.13", 13: "580.65.06"}
 
@@ -49,34 +41,33 @@ def likely_fix(cuda: str | None, host: dict) -> str:
 
 def problem(record: dict, device: str) -> str | None:
     """Why this contender must not run with this device setting, or None."""
-    host = record["host"]
+    nvidia = record["host"]
     if device == "cpu" or record["gpus"]:
         return None
     if device == "gpu":
         asked = "device: gpu is set in params.yaml"
-    elif host["gpus"]:
-        asked = (f"device: auto and this host has {len(host['gpus'])} NVIDIA GPU(s) "
-                 f"({', '.join(g['name'] for g in host['gpus'])})")
+    elif nvidia["gpus"]:
+        asked = (f"device: auto and this host has {len(nvidia['gpus'])} NVIDIA GPU(s) "
+                 f"({', '.join(g['name'] for g in nvidia['gpus'])})")
     else:
         return None
     why = record.get("gpu_error") or "; ".join(record.get("warnings") or []) or "no GPU visible to it"
-    driver = (f"NVIDIA driver {host['driver']} (CUDA up to {host['cuda']})" if host.get("driver")
-              else f"no NVIDIA driver found ({host.get('nvml_error')})")
+    driver = (f"NVIDIA driver {nvidia['driver']} (CUDA up to {nvidia['cuda']})" if nvidia.get("driver")
+              else f"no NVIDIA driver found ({nvidia.get('nvml_error')})")
     return (f"{record['framework']}: {asked}, but {record['backend']} {record['backend_version']} "
             f"({record['cuda_build'] or 'CPU-only build'}) under {record['python']} sees no GPU ({why}); "
-            f"{driver}. Likely fix: {likely_fix(record['cuda_build'], host)}.")
+            f"{driver}. Likely fix: {likely_fix(record['cuda_build'], nvidia)}.")
 
 
-def inspect(name: str) -> dict:
+def inspect(contender: Contender, backend: Backend) -> dict:
     """What the active contender's backend sees, after activate(): GPUs, CUDA build, host GPUs."""
-    backend = contenders.get(name).backend
-    record = {"framework": name, "backend": backend, "backend_version": backends.version(backend),
-              "python": sys.executable, "cuda_build": backends.cuda_build(backend), "gpus": [],
+    record = {"framework": contender.name, "backend": backend.name, "backend_version": backend.version(),
+              "python": sys.executable, "cuda_build": backend.cuda_build(), "gpus": [],
               "gpu_error": None, "warnings": [], "host": host.nvidia_host()}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            record["gpus"] = backends.visible_gpus(backend)
+            record["gpus"] = backend.visible_gpus()
         except Exception as err:  # noqa: BLE001 - e.g. a driver too old for the backend's CUDA
             record["gpu_error"] = f"{type(err).__name__}: {err}".strip()
     record["warnings"] = sorted({str(w.message).strip().splitlines()[0] for w in caught if str(w.message).strip()})
@@ -85,54 +76,10 @@ def inspect(name: str) -> dict:
     return record
 
 
-def select(name: str, device: str) -> dict:
+def select(contender: Contender, backend: Backend, device: str) -> dict:
     """The device record of the active contender; ContenderError if it breaks the device rule."""
-    record = inspect(name)
+    record = inspect(contender, backend)
     found = problem(record, device)
     if found:
-        raise contenders.ContenderError(found)
+        raise ContenderError(found)
     return record
-
-
-# ---- for a person: every contender, each in its own process ---------------------------------
-
-def probe_all(names: list[str], device: str) -> list[dict]:
-    records = []
-    for name in names:
-        env = {k: v for k, v in os.environ.items() if k != supervise.CHILD_VAR}
-        done = subprocess.run([sys.executable, "-m", "kerasbench.devices", "--probe", name, device], cwd=ROOT,
-                              env=env, capture_output=True, text=True)
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
-        records.append(json.loads(lines[-1]) if lines else {"framework": name, "error": last})
-    return records
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--framework", action="append", metavar="NAME", help="default: params.yaml's frameworks")
-    parser.add_argument("--probe", nargs=2, metavar=("FRAMEWORK", "DEVICE"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.probe:
-        name, device = args.probe
-        try:
-            contenders.activate(name, device)
-            record = inspect(name)
-        except contenders.ContenderError as err:
-            sys.exit(f"error: {err}")
-        print(json.dumps({**record, "problem": problem(record, device)}), flush=True)
-        return
-    from kerasbench.params import load_or_exit
-    params = load_or_exit(args.params)
-    records = probe_all(args.framework or list(params.frameworks), params.device)
-    for r in records:
-        seen = r.get("error") or r.get("problem") or f"{r['device']} ({r['device_name']})"
-        print(f"{r['framework']:<18} {r.get('backend', ''):<10} {r.get('backend_version') or '':<10} "
-              f"{r.get('cuda_build') or 'CPU-only build':<32} {seen}")
-    if any(r.get("error") or r.get("problem") for r in records):
-        sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()

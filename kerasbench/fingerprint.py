@@ -57,7 +57,7 @@ def environment(python: str, dists: list[str]) -> dict:
 
 def fingerprints(names: list[str] | None = None) -> dict[str, dict]:
     """The records of these contenders (default: every known one), one interpreter probe each."""
-    chosen = [contenders.get(n) for n in (names or contenders.CONTENDERS)]
+    chosen = [contenders.get(n) for n in (names or contenders.names())]
     nvidia = host.nvidia_host()
     gpus = {"driver": nvidia["driver"], "cuda": nvidia["cuda"], "gpus": [g["name"] for g in nvidia["gpus"]]}
     by_python: dict[str, list[str]] = {}

@@ -42,12 +42,12 @@ CPUFREQ = "/sys/devices/system/cpu/cpu{}/cpufreq/scaling_cur_freq"
 
 # A process is disturbed when, over its timed regions, other processes used more than OTHERS_SHARE
 # of the capacity of the CPUs it may run on, or the hypervisor stole more than STEAL_SHARE of it.
-# Reasoning (measured on the 2-core development VM, docs/methodology.md "Interference"): a quiet
-# machine shows 0.3-3% others (the stage's supervising parent, DVC waiting, kernel threads, this
-# project's own memory sampler is counted as the process's own) and 0-1% steal; a second trainer
-# or one CPU-burning process on 2 CPUs shows 35-50%. 10% sits far from both: a tenth of the machine
-# is enough to move an epoch by more than the 2% spread a quiet pinned process has, and a quiet
-# run stays well under it. Steal takes the CPU away outright, hence the lower bar.
+# Reasoning, from the 2-core development VM (docs/methodology.md, "Interference"): over 80 quiet
+# training processes (8 contenders x 5, default threads and pinned) the others' share was 0.02%
+# at the median and 2.2% at most (7% in the single worst epoch, short epochs being coarse), and
+# steal at most 0.15%; one CPU-burning process beside a 2-thread trainer gave 36%, and two
+# trainers at once give each other 30-50%. 10% sits far from both, and a tenth of the machine
+# already moves an epoch by more than its spread. Steal takes the CPU away outright: lower bar.
 THRESHOLDS = {"others_share": 0.10, "steal_share": 0.05}
 COLUMNS = ("cpu_s", "others_share", "steal_share", "invol_cs", "cpu_mhz")
 
@@ -140,7 +140,7 @@ def verdict_line(summary: dict | None) -> str:
     if why:
         return f"DISTURBED: {why}"
     if not summary or summary.get("others_share") is None:
-        return "interference not measured here (no /proc/stat)"
+        return "interference not measured (no /proc/stat here, or KERASBENCH_INTERFERENCE=off)"
     return (f"quiet (others {summary['others_share']:.0%} of {summary['cpus']} CPU(s), "
             f"steal {summary['steal_share']:.0%})")
 

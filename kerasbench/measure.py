@@ -31,7 +31,7 @@ def os_peak_rss_mib() -> float:
 class MemorySampler:
     """Samples this process's RSS in a background thread; the thread sleeps between samples.
 
-    GPU memory comes from each framework's own allocator (kerasbench/backends.py), not from NVML:
+    GPU memory comes from each framework's own allocator (kerasbench/backends/), not from NVML:
     NVML's per-process figures are keyed by host PIDs, which a container does not see.
     """
 
@@ -67,7 +67,8 @@ class EpochClock:
 
     A trainer calls `fit_begin()` once, then per epoch `epoch_begin(e)` and `epoch_end(e, logs)`
     after the epoch's device work is finished; validation, between `validation_begin(e)` and
-    `validation_end(e)`, and any work inside `untimed()` is not counted. After the clock stops, `epoch_end` prints one line and runs `after_epoch(row)`
+    `validation_end(e)`, and any work inside `untimed()` is not counted. After the clock stops,
+    `epoch_end` prints one line and runs `after_epoch(row)`
     (untimed, e.g. a test-set check), whose True asks the trainer to stop training.
     """
 
@@ -153,26 +154,25 @@ def epoch_summary(epoch_seconds: list[float]) -> dict:
     }
 
 
-def run_environment(framework: str, seed: int, started, params, data_info: dict) -> dict:
-    """What a result was measured with and on, for train and evaluate: `started` is contenders.start()'s."""
-    from kerasbench import backends, contenders
-    contender = contenders.get(framework)
-    device = started.device
+def run_environment(started, params, data_info: dict, seed: int) -> dict:
+    """What a result was measured with and on, for train and evaluate: `started` is launch.start()'s."""
+    from kerasbench.contenders import package_versions
+    contender, device = started.contender, started.device
     return {
-        "framework": framework,
+        "framework": contender.name,
         "seed": seed,
         "backend": contender.backend,
-        "keras_module": contender.module if contender.is_keras else None,
+        "keras_module": contender.keras,
         "keras_version": getattr(started.module, "__version__", None) if contender.is_keras else None,
         "backend_version": device["backend_version"],
         "cuda_build": device["cuda_build"],
-        "packages": contenders.package_versions(),
+        "packages": package_versions(),
         **host.machine(),
         "device": device["device"],
         "device_name": device["device_name"],
         "visible_gpus": device["gpus"],
         "device_param": params.device,
         "deterministic": params.train.deterministic,
-        "threads": backends.threads(contender.backend, params.train.threads),
+        "threads": started.backend.threads(params.train.threads),
         "data": {k: data_info.get(k) for k in ("source", "md5", "sha256", "synthetic")},
     }

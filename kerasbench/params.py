@@ -10,19 +10,18 @@ YAML 1.1, would read it as a string), `yes` is a string.
 """
 from __future__ import annotations
 
+import difflib
 import sys
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError,
-                      model_validator)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from kerasbench import host
+from kerasbench import contenders, host
 
-FRAMEWORKS = ("tf_keras", "keras_core", "keras3_tensorflow", "keras3_jax", "keras3_torch",
-              "torch_native", "jax_native", "tf_native")
+FRAMEWORKS = tuple(contenders.names())   # every contender module of kerasbench/contenders/
 SYNTHETIC = "synthetic"
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 
@@ -34,10 +33,21 @@ MD5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{32}$")]
 def _threads(value):
     if value == "default" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
         return value
-    raise ValueError(f"train.threads must be 'default' or a whole number of CPUs, 1 or more (got {value!r})")
+    raise ValueError(f"must be 'default' or a whole number of CPUs, 1 or more (got {value!r})")
 
 
 Threads = Annotated[Union[Literal["default"], int], BeforeValidator(_threads)]
+
+
+def _contender(value):
+    if isinstance(value, str) and value in FRAMEWORKS:
+        return value
+    close = difflib.get_close_matches(str(value), FRAMEWORKS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(f"unknown contender {value!r}{hint}; known: {', '.join(FRAMEWORKS)} (kerasbench/contenders/)")
+
+
+ContenderName = Annotated[str, BeforeValidator(_contender)]
 
 
 class ParamsError(ValueError):
@@ -105,7 +115,7 @@ class Evaluate(_Strict):
 class Params(_Strict):
     seed: Seed
     data: Data
-    frameworks: Annotated[list[Literal[FRAMEWORKS]], Field(min_length=1)]  # type: ignore[valid-type]
+    frameworks: Annotated[list[ContenderName], Field(min_length=1)]
     seeds: Annotated[list[Seed], Field(min_length=1)]
     repeats: Annotated[int, Field(ge=1, le=1000)]
     device: Literal["auto", "cpu", "gpu"]
@@ -140,7 +150,8 @@ def _explain(err: ValidationError, path: Path) -> str:
         elif e["type"] == "missing":
             lines.append(f"{path}: missing key '{key}'")
         elif e["type"] == "value_error":
-            lines.append(f"{path}: {e['msg'].removeprefix('Value error, ')}")
+            message = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{path}: {key}: {message}" if key and not message.startswith(key) else f"{path}: {message}")
         else:
             lines.append(f"{path}: {key}: {e['msg']} (got {e['input']!r})")
     return "\n".join(lines)

@@ -130,8 +130,12 @@ def resolve_side(spec: str, repo: Path) -> list[Tree]:
     return trees
 
 
+MISSING = object()   # get()'s default when "absent" must differ from a null value
+
+
 def get(doc: dict, dotted: str, default=None):
-    """A value by dotted key ("cpu.model"), or `default` when any part is absent."""
+    """A value by dotted key ("cpu.model"), or `default` when any part is absent: the one dotted-key
+    lookup of the project."""
     value = doc
     for part in dotted.split("."):
         if not isinstance(value, dict) or part not in value:

@@ -2,7 +2,7 @@
 
 A run is one fresh training process and the fresh evaluation process that scores its model:
 contender c, seed s, repeat k (and round i when compare pools several result trees of one
-configuration, see kerasbench/compare.py). Its files:
+configuration, see kerasbench/diff.py). Its files (kerasbench/paths.py):
 
     repeat 0 (train@c-s, evaluate@c-s)     metrics/train/c-s.json, plots/history/c-s.csv,
                                            metrics/eval/c-s.json, plots/inference/c-s.csv
@@ -26,14 +26,13 @@ how to take its samples from a run. Adding a per-run figure is one line, e.g.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 import pandas as pd
 
-from kerasbench import interference, stats
-from kerasbench.results import ResultsError, Tree, read_csv, read_json, read_params
+from kerasbench import interference, paths, stats
+from kerasbench.results import MISSING, ResultsError, Tree, get, read_csv, read_json, read_params
 from kerasbench.stats import Better
 
 HISTORY_COLUMNS = ("epoch", "epoch_s")
@@ -56,7 +55,7 @@ class Run:
 
     @property
     def name(self) -> str:
-        return f"{self.framework}-{self.seed}" + (f"-r{self.repeat}" if self.repeat else "")
+        return paths.run_name(self.framework, self.seed, self.repeat)
 
 
 Extract = Callable[[Run], list[float]]
@@ -64,11 +63,9 @@ Extract = Callable[[Run], list[float]]
 
 def lookup(doc: dict | None, dotted: str, where: str) -> float | None:
     """A number by dotted key: None when the key is absent, NaN when it is null; anything else is an error."""
-    value = doc
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
+    value = get(doc or {}, dotted, MISSING)
+    if value is MISSING:
+        return None
     if value is None:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -197,7 +194,7 @@ def select(frame: pd.DataFrame, framework: str, figure: str) -> pd.DataFrame:
     return frame[(frame["framework"] == framework) & (frame["figure"] == figure)]
 
 
-def compare(base: pd.DataFrame, head: pd.DataFrame, figure: str, **options) -> stats.Comparison:
+def test_figure(base: pd.DataFrame, head: pd.DataFrame, figure: str, **options) -> stats.Comparison:
     """stats.compare of two selections of the table, each sample labelled with its process (round,
     seed, repeat): steady epochs and inference passes come several to a process, and are tested as such."""
     return stats.compare(base["value"], head["value"], better=FIGURES[figure].better,
@@ -212,13 +209,9 @@ def processes(selection: pd.DataFrame) -> list[tuple[int, int, int]]:
 # ---------------------------------------------------------------- reading runs from a tree
 
 def run_paths(framework: str, seed: int, repeat: int) -> dict[str, str]:
-    name = f"{framework}-{seed}"
-    if repeat:
-        stem = f"metrics/repeats/{name}-r{repeat}"
-        return {"train": f"{stem}.json", "history": f"{stem}.csv", "eval": f"{stem}.eval.json",
-                "inference": f"{stem}.inference.csv"}
-    return {"train": f"metrics/train/{name}.json", "history": f"plots/history/{name}.csv",
-            "eval": f"metrics/eval/{name}.json", "inference": f"plots/inference/{name}.csv"}
+    """The files this module reads of one run (kerasbench/paths.py knows where they are)."""
+    files = paths.run_files(framework, seed, repeat)
+    return {key: files[key] for key in (paths.TRAIN, paths.HISTORY, paths.EVAL, paths.INFERENCE)}
 
 
 def missing_files(tree: Tree, wanted: Iterable[tuple[str, int, int]]) -> list[str]:
@@ -228,25 +221,20 @@ def missing_files(tree: Tree, wanted: Iterable[tuple[str, int, int]]) -> list[st
 
 def read_run(tree: Tree, framework: str, seed: int, repeat: int) -> Run | None:
     """One run's files; None when its train metrics or history are missing (its evaluation may be)."""
-    paths = run_paths(framework, seed, repeat)
-    train = read_json(tree, paths["train"])
-    history = read_csv(tree, paths["history"], HISTORY_COLUMNS)
+    files = run_paths(framework, seed, repeat)
+    train = read_json(tree, files[paths.TRAIN])
+    history = read_csv(tree, files[paths.HISTORY], HISTORY_COLUMNS)
     if train is None or history is None:
         return None
-    return Run(framework, seed, repeat, train, history, read_json(tree, paths["eval"]),
-               read_csv(tree, paths["inference"], INFERENCE_COLUMNS))
-
-
-RUN_NAME = re.compile(r"^(?P<framework>[A-Za-z0-9_]+)-(?P<seed>\d+)\.json$")
-REPEAT_NAME = re.compile(r"^(?P<framework>[A-Za-z0-9_]+)-(?P<seed>\d+)-r(?P<repeat>\d+)\.json$")
+    return Run(framework, seed, repeat, train, history, read_json(tree, files[paths.EVAL]),
+               read_csv(tree, files[paths.INFERENCE], INFERENCE_COLUMNS))
 
 
 def discover(tree: Tree) -> list[tuple[str, int, int]]:
     """Every (framework, seed, repeat) whose train metrics the tree holds."""
-    found = [(m["framework"], int(m["seed"]), 0) for m in map(RUN_NAME.match, tree.names("metrics/train")) if m]
-    found += [(m["framework"], int(m["seed"]), int(m["repeat"]))
-              for m in map(REPEAT_NAME.match, tree.names("metrics/repeats")) if m]
-    return sorted(found)
+    found = [paths.parse_train_file(folder, name) for folder in ("metrics/train", paths.REPEATS)
+             for name in tree.names(folder)]
+    return sorted(f for f in found if f)
 
 
 def planned(params: dict) -> tuple[list[str] | None, list[int] | None, int | None]:

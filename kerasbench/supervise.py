@@ -55,6 +55,12 @@ def is_child() -> bool:
     return bool(os.environ.get(CHILD_VAR))
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a new stage process that selects and supervises its own contender
+    (without CHILD_VAR, which would make it skip both), plus `extra`."""
+    return {**{k: v for k, v in os.environ.items() if k != CHILD_VAR}, **extra}
+
+
 def benign(line: bytes, no_driver: bool) -> bool:
     """Whether a whole stderr line is known start-up noise that a healthy run may drop."""
     return bool(BENIGN_NATIVE.search(line) or (no_driver and NO_DRIVER_NATIVE.search(line)))

@@ -10,7 +10,8 @@ Gaussian pixel noise. When the distractor outweighs the class (mix > 0.5, about 
 learns the set over several epochs but cannot reach 100%.
 
 Everything derives from one seed (numpy Generator); the same seed gives a byte-identical
-archive (given the same numpy and zlib builds). Prototypes, the train split and the test split draw from separate streams, so
+archive (given the same numpy and zlib builds). Prototypes, the train split and the test split
+draw from separate streams, so
 changing the train count leaves the test images unchanged. Generation runs in chunks, so
 memory stays small whatever the counts.
 """

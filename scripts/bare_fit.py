@@ -15,27 +15,30 @@ import json
 import sys
 import time
 
-from kerasbench import contenders
+from kerasbench import backends, contenders, launch
 
 
 def main() -> None:
     started = time.perf_counter()
-    framework, data, epochs, batch, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    framework, data = sys.argv[1], sys.argv[2]
+    epochs, batch, seed = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     if not contenders.get(framework).is_keras:
         sys.exit(f"error: {framework} is not a Keras contender: a bare model.fit exists only for Keras")
     from kerasbench.params import load_or_exit
     params = load_or_exit()
     train = params.train.model_copy(update={"batch_size": batch, "epochs": epochs})
-    keras = contenders.activate(framework, params.device, deterministic=train.deterministic)
+    contender = contenders.get(framework)
+    keras = launch.activate(framework, params.device, train.deterministic, threads=train.threads)
     keras.mixed_precision.set_global_policy(train.precision)
     import numpy as np
+
     from kerasbench import lenet
 
-    contenders.seed(framework, keras, seed, train.deterministic)
+    backends.get(contender.backend).seed(seed, train.deterministic, keras=keras)
     with np.load(data) as d:
         x, y = lenet.scale(d["x_train"]), d["y_train"].astype(np.int64)
     model = lenet.build(keras, seed)
-    lenet.compile_model(keras, model, train)
+    lenet.compile_model(keras, model, train, contender.jit_request(train.jit_compile))
 
     t = time.perf_counter()
     model.fit(x, y, batch_size=batch, epochs=epochs, validation_split=train.validation_split, shuffle=train.shuffle,

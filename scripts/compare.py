@@ -10,7 +10,7 @@ of them joined by commas: rounds of one configuration, run interleaved with the 
 (`compare main,main-r2 exp,exp-r2`). Each side's
 results are the files it committed (metrics/, plots/; tracked in git with cache: false), for the
 contenders and seeds of its own params.yaml. Prints a Markdown table per contender and figure: base
-median±err, head median±err, ratio head/base and a mark (see kerasbench/compare.py).
+median±err, head median±err, ratio head/base and a mark (see kerasbench/diff.py).
 
 Exit status: 1 when any figure is significantly worse by more than the factor ('+') or newly
 failing ('!'); 0 otherwise; 2 for bad input, with a one-line reason on stderr.
@@ -21,7 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kerasbench import compare, stats
+from kerasbench import diff, stats
 from kerasbench.results import WORKSPACE, ResultsError, resolve_side
 
 
@@ -41,19 +41,19 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"minimum effect: a significant change smaller than this is '~' (default {stats.FACTOR})")
     parser.add_argument("--metric", metavar="REGEX", help="only figures whose key or name matches (re.search)")
     parser.add_argument("--force", action="store_true", help="compare even where machine or settings differ")
-    parser.add_argument("--disturbed", choices=compare.DISTURBED, default="mark",
+    parser.add_argument("--disturbed", choices=diff.DISTURBED, default="mark",
                         help="processes disturbed by the rest of the machine: mark their rows with * (default), "
                              "drop their samples, or refuse to compare")
     parser.add_argument("--repo", type=Path, default=Path("."), help="the repository (default: the current directory)")
     args = parser.parse_args(argv)
     try:
-        outcome = compare.compare(resolve_side(args.base, args.repo), resolve_side(args.head, args.repo),
+        outcome = diff.diff(resolve_side(args.base, args.repo), resolve_side(args.head, args.repo),
                                   factor=args.factor, metric=args.metric, force=args.force,
                                   disturbed=args.disturbed)
     except ResultsError as err:
         print(f"compare: error: {err}", file=sys.stderr)
         return 2
-    sys.stdout.write(compare.markdown(outcome, only_changed=args.only_changed))
+    sys.stdout.write(diff.markdown(outcome, only_changed=args.only_changed))
     return 1 if outcome.regressions else 0
 
 

@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 
 from kerasbench import files
-from kerasbench.fanout import collect, grid as grids, kubernetes, repo, slurm, state as states
+from kerasbench.fanout import collect, kubernetes, repo, slurm
+from kerasbench.fanout import grid as grids
+from kerasbench.fanout import state as states
 from kerasbench.fanout.repo import FanoutError
 
 

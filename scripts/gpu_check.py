@@ -40,8 +40,7 @@ CONFIGS = ((32, False), (256, False), (32, True))  # (batch size, deterministic)
 
 
 def run(cmd: list[str], cwd: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep)}
-    env.pop(supervise.CHILD_VAR, None)
+    env = supervise.child_env(PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep))
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", *cmd], cwd=cwd, env=env)
     print(f"  ({time.perf_counter() - started:.0f} s) {' '.join(cmd[:3])}", flush=True)
@@ -133,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def print_table(rows: list[dict], args, seconds: float) -> None:
     import pandas as pd
+
     from kerasbench.host import nvidia_host
     host = nvidia_host()
     frame = pd.DataFrame(rows)

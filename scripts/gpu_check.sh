@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The prepared GPU check (README, "The prepared GPU check"): run from the repository root on a
+# The prepared GPU check (docs/container.md, "The prepared GPU check"): run from the repository root on a
 # machine with an NVIDIA GPU and Python 3.12 where torch and JAX (CUDA builds) are installed and
 # TensorFlow, keras and pydantic need not be; no network is needed.
 #

@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
             n = needed(found, args.factor, FIGURES[figure].better, args.max_processes, args.trials, args.detect)
             spread = pd.Series([np.median(r) for r in found])
             rows.append({"contender": framework, "figure": FIGURES[figure].header,
-                         "processes measured": len(found), "samples per process": int(np.median([len(r) for r in found])),
+                         "processes measured": len(found),
+                         "samples per process": int(np.median([len(r) for r in found])),
                          "spread between processes (CV)": f"{spread.std() / spread.mean():.1%}",
                          f"processes per side for {args.factor:.2f}×": n or f"> {args.max_processes}"})
     if not rows:

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from kerasbench import interference
+from kerasbench import interference, paths
 from kerasbench.files import write_text
-from kerasbench.params import ParamsError, load_or_exit, parse, read_yaml
+from kerasbench.params import ParamsError, parse, read_yaml
 from kerasbench.results import Directory
 from kerasbench.samples import load
 from scripts import power
@@ -66,13 +66,10 @@ def schedule(frameworks: list[str], names: list[str], processes: int, seed: int)
     return runs
 
 
-def paths(folder: Path, framework: str, k: int) -> list[Path]:
-    """metrics, environment, history of process k, laid out as the pipeline lays out repeat k."""
-    if k == 0:
-        return [folder / f"metrics/train/{framework}-0.json", folder / f"metrics/train/{framework}-0.env.json",
-                folder / f"plots/history/{framework}-0.csv"]
-    stem = folder / f"metrics/repeats/{framework}-0-r{k}"
-    return [Path(f"{stem}.json"), Path(f"{stem}.env.json"), Path(f"{stem}.csv")]
+def outputs(folder: Path, framework: str, k: int) -> list[Path]:
+    """metrics, environment, history of process k, where the pipeline puts repeat k's (kerasbench/paths.py)."""
+    files = paths.run_files(framework, 0, k)
+    return [folder / files[key] for key in (paths.TRAIN, paths.ENV, paths.HISTORY)]
 
 
 def summarize(folder: Path, factor: float) -> pd.DataFrame:
@@ -119,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     runs = schedule(frameworks, list(folders), args.processes, args.seed)
     order = []
     for number, (k, fw, name) in enumerate(runs, 1):
-        metrics, env_file, history = paths(folders[name], fw, k)
+        metrics, env_file, history = outputs(folders[name], fw, k)
         print(f"spread {number}/{len(runs)}: process {k + 1} of {fw}, {name}", flush=True)
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "stages.train", fw, "0", str(args.data.resolve()),

@@ -20,7 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from kerasbench import contenders, fingerprint, interference, measure
+from kerasbench import fingerprint, interference, launch, measure
+from kerasbench.contenders import ContenderError
 from kerasbench.files import atomic_path, write_json
 from kerasbench.params import load_or_exit
 
@@ -40,29 +41,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("seed", type=int)
     for name in ("data", "data_json", "model", "metrics", "env", "confusion", "per_class", "inference"):
         parser.add_argument(name)
-    parser.add_argument("--fingerprints", metavar="DIR", help="check DIR/<framework>.json (kerasbench/fingerprint.py) first")
+    parser.add_argument("--fingerprints", metavar="DIR",
+                        help="check DIR/<framework>.json (kerasbench/fingerprint.py) first")
     args = parser.parse_args(argv)
     params = load_or_exit()
     if args.fingerprints:
         fingerprint.require(args.fingerprints, [args.framework])
     deterministic = params.train.deterministic
     try:
-        started = contenders.start(args.framework, params.device, deterministic, threads=params.train.threads)
-    except contenders.ContenderError as err:
+        started = launch.start(args.framework, params.device, deterministic, threads=params.train.threads)
+    except ContenderError as err:
         sys.exit(f"error: {err}")
 
     import numpy as np
     import pandas as pd
     from sklearn.metrics import precision_recall_fscore_support
+
     from kerasbench import lenet
 
-    contenders.seed(args.framework, started.module, args.seed, deterministic)
+    started.seed(args.seed, deterministic)
     data_info = json.loads(Path(args.data_json).read_text())
     with np.load(args.data) as data:
         x_train, y_train = lenet.scale(data["x_train"]), data["y_train"]
         x_test, y_test = lenet.scale(data["x_test"]), data["y_test"]
         class_names = [str(c) for c in data["class_names"]]
-    trainer = contenders.trainer(args.framework, started.module, params.train, deterministic=deterministic)
+    trainer = started.trainer(params.train)
     trainer.load(Path(args.model))
     batch, repeats = params.evaluate.batch_size, params.evaluate.repeats
 
@@ -71,7 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     test_pred = trainer.predict(x_test, batch).argmax(axis=1)
     first_predict_s = time.perf_counter() - t
     probe = interference.probe()
-    predicted = measure.timed_passes(lambda: trainer.predict(x_test, batch), repeats, probe)  # that call was the warm-up
+    # that first call was the warm-up
+    predicted = measure.timed_passes(lambda: trainer.predict(x_test, batch), repeats, probe)
     forward = trainer.forward_pass(x_test, batch)  # the test set copied to the device once
     forward()                                      # warm-up: tracing, compilation
     forwarded = measure.timed_passes(forward, repeats, probe)
@@ -105,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         },
         "interference": noise,
     }
-    environment = measure.run_environment(args.framework, args.seed, started, params, data_info)
+    environment = measure.run_environment(started, params, data_info, args.seed)
     for path, table in ((args.per_class, per_class), (args.confusion, confusion)):
         if path != "-":
             with atomic_path(path, suffix=".csv") as tmp:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -56,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.fingerprints and params.repeats > 1:
         fingerprint.require(args.fingerprints, list(params.frameworks))
     runs = schedule(list(params.frameworks), list(params.seeds), params.repeats, params.seed)
-    env = {k: v for k, v in os.environ.items() if k != supervise.CHILD_VAR}  # each run supervises itself
+    env = supervise.child_env()  # each run supervises itself
     order = []
     with atomic_dir(args.out_dir) as tmp:
         for number, (k, framework, seed) in enumerate(runs, 1):

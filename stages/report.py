@@ -6,9 +6,8 @@ Reads params.yaml (from the current directory) for the contenders, seeds and rep
 then every result file of those runs (kerasbench/report/load.py lists them; files of contenders no
 longer listed are ignored; missing ones are named in one error). Writes <out_dir>/report.md with
 PNG figures beside it, and <out_summary>: per contender the median, the 99% confidence interval
-and the number of samples of each key figure (numbers only, for `dvc metrics`).
-Everything is computed and rendered in memory first, then written file by file through
-kerasbench/files.py, report.md last: a failed run leaves no half-written output.
+and the number of samples of each key figure (numbers only, for `dvc metrics`). A failed run
+leaves no half-written output (kerasbench/report/build.py).
 """
 from __future__ import annotations
 
@@ -16,40 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from kerasbench import files
-from kerasbench.params import Params, load_or_exit
-from kerasbench.report import environment, figures, load, markdown, numbers
-from kerasbench.report.load import result_paths  # noqa: F401  (the files the fan-out's collect gathers)
-from kerasbench.results import Directory, ResultsError
-
-
-def render(p: Params, results: load.Results) -> tuple[str, dict[str, bytes], dict]:
-    """The Markdown page, its PNG figures by file name, and the summary."""
-    frameworks = list(p.frameworks)
-    timing = numbers.summaries(results.samples, frameworks)
-    quality = numbers.summaries(load.scores(results.runs), frameworks, list(load.SCORES))
-    pairs = numbers.pairwise(results.samples, frameworks)
-    labels = [environment.chart_label(results.runs, fw) for fw in frameworks]
-    pngs = {"speed.png": figures.speed(results.samples, timing, labels),
-            "epoch_times.png": figures.epoch_times(results.timed, frameworks),
-            "memory.png": figures.memory(results.samples, timing, labels,
-                                         any(timing[fw]["gpu_peak_mib"].n for fw in frameworks)),
-            "training_curves.png": figures.training_curves(results.timed, frameworks),
-            "confusion_matrices.png": figures.confusion(results.runs, frameworks, markdown.class_order(results.runs))}
-    costs = numbers.keras_costs(results.samples, frameworks)
-    text = markdown.render(p, results, timing, quality, pairs, costs=costs)
-    return text, pngs, numbers.summary_json(results, timing, quality)
-
-
-def build(p: Params, out_dir: Path, out_summary: Path, root: Path = Path(".")) -> Path:
-    """Read, render in memory, then write: PNGs, the summary, report.md last."""
-    text, pngs, summary = render(p, load.load(p, Directory(root)))
-    for name, data in pngs.items():
-        with files.atomic_path(out_dir / name, ".png") as tmp:
-            tmp.write_bytes(data)
-    files.write_json(out_summary, summary)
-    files.write_text(out_dir / "report.md", text)
-    return out_dir / "report.md"
+from kerasbench.params import load_or_exit
+from kerasbench.report.build import build
+from kerasbench.results import ResultsError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -25,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from kerasbench import backends, contenders, fingerprint, interference, measure, supervise
+from kerasbench import fingerprint, interference, launch, measure, supervise
+from kerasbench.contenders import ContenderError
 from kerasbench.files import atomic_dir, atomic_path, write_json
 from kerasbench.params import load_or_exit
 
@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("data", "data_json", "model", "metrics", "env", "history"):
         parser.add_argument(name)
     parser.add_argument("--compile-cache", choices=("cold",), help=argparse.SUPPRESS)  # the fill run of `warm`
-    parser.add_argument("--fingerprints", metavar="DIR", help="check DIR/<framework>.json (kerasbench/fingerprint.py) first")
+    parser.add_argument("--fingerprints", metavar="DIR",
+                        help="check DIR/<framework>.json (kerasbench/fingerprint.py) first")
     parser.add_argument("--compile-cache-dir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     params = load_or_exit()
@@ -47,20 +48,21 @@ def main(argv: list[str] | None = None) -> None:
     cache_mode = args.compile_cache or train.compile_cache
     cache_dir = Path(args.compile_cache_dir or Path("models") / "compile-cache" / Path(args.metrics).stem).resolve()
     try:
-        started = contenders.start(args.framework, params.device, train.deterministic,
-                                   str(cache_dir) if cache_mode != "off" else None, train.threads)
-    except contenders.ContenderError as err:
+        started = launch.start(args.framework, params.device, train.deterministic,
+                               str(cache_dir) if cache_mode != "off" else None, train.threads)
+    except ContenderError as err:
         sys.exit(f"error: {err}")
-    backend = contenders.get(args.framework).backend
+    backend = started.backend
     on_gpu = started.device["device"] == "gpu"
     rss_after_import = measure.rss_mib()  # framework imported, context created: the same point for all
 
     # Everything below imports after the framework on purpose (numpy's threads, etc.).
     import numpy as np
     import pandas as pd
+
     from kerasbench import lenet
 
-    contenders.seed(args.framework, started.module, args.seed, train.deterministic)
+    started.seed(args.seed, train.deterministic)
     # Data loading and scaling stay outside every timed region.
     data_info = json.loads(Path(args.data_json).read_text())
     with np.load(args.data) as data:
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     rss_before_build = measure.rss_mib()
 
     t = time.perf_counter()
-    trainer = contenders.trainer(args.framework, started.module, train, deterministic=train.deterministic)
+    trainer = started.trainer(train)
     trainer.build(args.seed)
     build_s = time.perf_counter() - t
     rss_after_build = measure.rss_mib()
@@ -78,14 +80,14 @@ def main(argv: list[str] | None = None) -> None:
     target = TargetAccuracy(train.target_accuracy, trainer, *test, params.evaluate.batch_size) if test else None
     clock = measure.EpochClock(train.epochs, after_epoch=target)
     if on_gpu:
-        backends.reset_gpu_peak(backend)
+        backend.reset_gpu_peak()
     with measure.MemorySampler() as sampler:
         t = time.perf_counter()
         trainer.fit(x_train, y_train, clock)
         fit_s = time.perf_counter() - t - (target.scoring_s if target else 0.0)  # fit's own time, as without a target
     rss_peak_os = measure.os_peak_rss_mib()  # now, before saving can load anything more
     noise = clock.interference()
-    gpu_peak, gpu_peak_source = backends.gpu_peak(backend) if on_gpu else (None, None)
+    gpu_peak, gpu_peak_source = backend.gpu_peak() if on_gpu else (None, None)
 
     if args.model != "-":
         with atomic_dir(args.model) as tmp:
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     epochs = measure.epoch_summary(history["epoch_s"].tolist())
     fitted = lenet.train_count(len(x_train), train.validation_split)
     described = trainer.describe()
-    cache_gap = backends.compile_cache_gap(backend, described["jit_compile"])
+    cache_gap = backend.compile_cache_gap(described["jit_compile"])
     metrics = {
         "synthetic": int(bool(data_info["synthetic"])),
         "epochs": len(history),
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
                                                           else epochs["first_epoch_s"]),
             "warm_first_epoch_s": epochs["first_epoch_s"] if cache_mode == "warm" and cache_gap is None else None},
     }
-    environment = measure.run_environment(args.framework, args.seed, started, params, data_info) | {
+    environment = measure.run_environment(started, params, data_info, args.seed) | {
         "jit_compile": {"param": train.jit_compile, "effective": described["jit_compile"],
                         "meaning": described["jit_meaning"]},
         "precision": {"param": train.precision, "compute_dtype": described["compute_dtype"],
@@ -149,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
         history.to_csv(tmp, index=False)
     write_json(args.env, environment)
     write_json(args.metrics, metrics)
-    print(f"{args.framework} seed {args.seed} on {started.device['device']}: first epoch {epochs['first_epoch_s']:.2f} s, "
+    print(f"{args.framework} seed {args.seed} on {started.device['device']}: "
+          f"first epoch {epochs['first_epoch_s']:.2f} s, "
           f"steady {metrics['throughput']['steady_images_per_s'] or float('nan'):.0f} images/s, "
           f"peak RSS {sampler.peak_rss_mib:.0f} MiB, final accuracy {metrics['final']['accuracy']:.3f}; "
           f"{interference.verdict_line(noise)}")
@@ -199,7 +202,7 @@ def prepare_compile_cache(args, mode: str, directory: Path) -> float | None:
         return None
     with tempfile.TemporaryDirectory(prefix="kerasbench-fill-") as tmp:
         print(f"compile cache: filling {directory} with one untimed training run", flush=True)
-        env = {k: v for k, v in os.environ.items() if k != supervise.CHILD_VAR}
+        env = supervise.child_env()
         done = subprocess.run([sys.executable, "-m", "stages.train", args.framework, str(args.seed), args.data,
                                args.data_json, "-", f"{tmp}/m.json", f"{tmp}/e.json", f"{tmp}/h.csv",
                                "--compile-cache", "cold", "--compile-cache-dir", str(directory)], env=env)

@@ -92,7 +92,8 @@ def make_archive(tmp_path):
     counter = iter(range(1_000_000))
 
     def make(train=(3, 2, 2, 2, 1), test=4, seed=0, replace=None, drop=(), extra=(),
-             meta="\n".join(fmt.CLASS_NAMES) + "\n\n", name=None) -> Archive:
+             meta=None, name=None) -> Archive:
+        meta = "\n".join(fmt.CLASS_NAMES) + "\n\n" if meta is None else meta
         rng = np.random.default_rng(seed)
         n_train = sum(train)
         x_train = rng.integers(0, 256, size=(n_train, 32, 32, 3), dtype=np.uint8)

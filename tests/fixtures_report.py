@@ -25,9 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 BACKEND = {"tf_keras": "tensorflow", "keras_core": "tensorflow", "keras3_tensorflow": "tensorflow",
            "keras3_jax": "jax", "keras3_torch": "torch", "torch_native": "torch", "jax_native": "jax",
-           "tf_native": "tensorflow"}
-MODULE = {"tf_keras": ("tf_keras", "2.21.0"), "keras_core": ("keras_core", "0.1.7"),
-          "torch_native": (None, None), "jax_native": (None, None), "tf_native": (None, None)}
+           "tf_native": "tensorflow", "keras3_torch_compile": "torch", "torch_native_compile": "torch"}
+MODULE = {"tf_keras": ("tf_keras", "2.21.0"), "keras_core": ("keras_core", "0.1.7"), "torch_native": (None, None),
+          "jax_native": (None, None), "tf_native": (None, None), "torch_native_compile": (None, None)}
 PEAK_SOURCE = {"tensorflow": "tensorflow_allocator_peak", "jax": "jax_peak_bytes_in_use",
                "torch": "torch_max_memory_allocated"}
 SHA256 = "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"

@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kerasbench import contenders  # noqa: E402  (imports no framework)
+from kerasbench import backends, contenders, launch  # noqa: E402  (imports no framework)
 
 KERAS_CONTENDER = {"torch": "keras3_torch", "jax": "keras3_jax", "tensorflow": "keras3_tensorflow"}
-MODULE = {"torch": "torch_lenet", "jax": "jax_lenet", "tensorflow": "tf_lenet"}
+NATIVE = {"torch": "torch_native", "jax": "jax_native", "tensorflow": "tf_native"}
 N_FIT, BATCH, EPOCHS = 256, 32, 2
 
 
@@ -64,31 +64,39 @@ class Hooks:
 
 
 def native(backend: str, keras: bool = False):
-    """The native module; with keras=True, Keras 3 on the same backend is activated first."""
+    """The native trainer's module; with keras=True, Keras 3 on the same backend is activated first."""
     import importlib
     if keras:
-        contenders.activate(KERAS_CONTENDER[backend], "cpu")
+        launch.activate(KERAS_CONTENDER[backend], "cpu")
     else:
-        os.environ.update(contenders.COMMON_ENV)
+        os.environ.update(launch.COMMON_ENV)
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
-    return importlib.import_module(f"kerasbench.native.{MODULE[backend]}")
+    return importlib.import_module(contenders.get(NATIVE[backend]).trainer.split(":")[0])
 
 
-def trainer(module, *, deterministic=True, precision="float32", jit=None, seed=0, **changes):
-    t = module.Trainer(train_params(**changes), deterministic=deterministic, precision=precision, jit=jit)
+def build(backend, module, *, deterministic=True, precision="float32", jit=None, keras=None, **changes):
+    """The native trainer as a stage builds it (uniform constructor), its backend seeded the stage's way first."""
+    train = train_params(deterministic=deterministic, precision=precision,
+                         jit_compile="default" if jit is None else jit, **changes)
+    backends.get(backend).seed(0, deterministic, keras=keras)
+    return module.Trainer(contenders.get(NATIVE[backend]), None, train)
+
+
+def trainer(backend, module, *, seed=0, **options):
+    t = build(backend, module, **options)
     t.build(seed)
     return t
 
 
 def cmd_params(backend):
-    t = trainer(native(backend))
+    t = trainer(backend, native(backend))
     return {"count": t.count_params(), "describe": t.describe(),
             "shapes": [list(w.shape) for w in t.get_weights()]}
 
 
 def cmd_keras(backend):
     import numpy as np
-    keras = contenders.activate(KERAS_CONTENDER[backend], "cpu")
+    keras = launch.activate(KERAS_CONTENDER[backend], "cpu")
     module = native(backend)
     from kerasbench import lenet
     x, y = data(64, seed=1)
@@ -97,8 +105,9 @@ def cmd_keras(backend):
         # params.yaml's learning rate (0.001): Adam's first steps move every weight by about that much.
         train = train_params(optimizer=optimizer, shuffle=False, validation_split=0.0, epochs=1, batch_size=64)
         model = lenet.build(keras, seed=3)
-        lenet.compile_model(keras, model, train)
-        nat = module.Trainer(train, deterministic=True, precision="float32", jit=None)
+        lenet.compile_model(keras, model, train, None)
+        nat = build(backend, module, keras=keras, **train.model_dump(exclude={"deterministic", "precision",
+                                                                               "jit_compile"}))
         nat.build(0)
         nat.set_weights(model.get_weights())
         copied = max(float(np.abs(a - b).max()) for a, b in zip(model.get_weights(), nat.get_weights()))
@@ -129,7 +138,7 @@ def cmd_keras(backend):
 
 
 def cmd_history(backend, out_file):
-    t = trainer(native(backend), epochs=EPOCHS, batch_size=BATCH, validation_split=0.25, shuffle=True)
+    t = trainer(backend, native(backend), epochs=EPOCHS, batch_size=BATCH, validation_split=0.25, shuffle=True)
     x, y = data(N_FIT)
     hooks = Hooks()
     t.fit(x, y, hooks)
@@ -170,7 +179,7 @@ def cmd_jit(backend, mode):
             seen.append(not tf.executing_eagerly())
             return original(weights, x, dtype)
         module.forward = spy
-    t = trainer(module, jit=jit, epochs=2, batch_size=BATCH, validation_split=0.0)
+    t = trainer(backend, module, jit=jit, epochs=2, batch_size=BATCH, validation_split=0.0)
     x, y = data(96)  # three full batches per epoch
     started = time.perf_counter()
     t.fit(x, y, Hooks())
@@ -190,7 +199,7 @@ def cmd_jit(backend, mode):
 def cmd_precision(backend, policy):
     import numpy as np
     module = native(backend)
-    t = trainer(module, precision=policy, epochs=1, batch_size=BATCH)
+    t = trainer(backend, module, precision=policy, epochs=1, batch_size=BATCH)
     x, y = data(64)
     hooks = Hooks()
     t.fit(x, y, hooks)
@@ -205,7 +214,7 @@ def cmd_overflow(backend):
     step (weights unchanged) and halves the scale; once it is small enough, steps update the weights."""
     import numpy as np
     module = native(backend)
-    t = trainer(module, precision="mixed_float16", epochs=1, batch_size=32)
+    t = trainer(backend, module, precision="mixed_float16", epochs=1, batch_size=32)
     x, y = data(32)
     huge = 2.0**40
     if backend == "torch":
@@ -231,7 +240,7 @@ def cmd_overflow(backend):
 
 
 def cmd_save(backend, directory):
-    t = trainer(native(backend), epochs=1, batch_size=BATCH)
+    t = trainer(backend, native(backend), epochs=1, batch_size=BATCH)
     x, y = data(128)
     t.fit(x, y, Hooks())
     t.save(Path(directory))
@@ -240,7 +249,7 @@ def cmd_save(backend, directory):
 
 def cmd_load(backend, directory):
     module = native(backend)
-    t = module.Trainer(train_params(), deterministic=True, precision="float32", jit=None)
+    t = build(backend, module)
     t.load(Path(directory))
     run = t.forward_pass(data(16, seed=5)[0], 8)
     run()

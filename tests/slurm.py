@@ -134,7 +134,7 @@ class Cluster:
         deadline = time.monotonic() + timeout_s
         while self.jobs() and time.monotonic() < deadline:  # let slurmstepd end each job's processes
             time.sleep(0.5)
-        for name, pid in self._pids().items():
+        for pid in self._pids().values():
             _terminate(pid, timeout_s)
 
     def jobs(self) -> list[str]:

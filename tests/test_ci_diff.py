@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = pytest.mark.slow  # runs the dvc CLI (a few seconds)
+pytestmark = pytest.mark.e2e  # runs the dvc CLI on real pipelines
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "ci_metrics_diff.sh"

@@ -16,20 +16,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kerasbench import compare
+from kerasbench import diff
 from kerasbench.results import resolve
 from scripts.compare import main
 from tests import fixtures_report as fx
+from tests.helpers import git
 
 TWO = ["tf_keras", "keras3_torch"]
 DRIFT = 1.25   # a whole session slower: what a shared machine did to one side in CI (0.84x between two)
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.invalid"}
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True,
-                          env={**os.environ, **GIT_ENV}).stdout.strip()
 
 
 def write_results(root: Path, *, slow: dict[str, float] | None = None, noise: int = 0,
@@ -145,7 +139,8 @@ def test_rounds_of_a_side_must_be_one_configuration(repo, capsys):
            "(tf_keras: lock file SHA-256: 0f3c1b6e2a9d… → abababababab…)" in err
     code, _, err = run(repo, f"{repo['base']},{repo['base'][:8]}", capsys=capsys)
     assert code == 2 and f"'{repo['base']}' and '{repo['base'][:8]}' are the same results" in err
-    git(repo["root"], "tag", "base-copy-commit", git(repo["root"], "commit-tree", f"{repo['base']}^{{tree}}", "-m", "c"))
+    copy = git(repo["root"], "commit-tree", f"{repo['base']}^{{tree}}", "-m", "c")
+    git(repo["root"], "tag", "base-copy-commit", copy)
     try:
         code, _, err = run(repo, f"{repo['base']},base-copy-commit", capsys=capsys)
         assert code == 2 and "hold the same samples: the second did not run the pipeline again" in err
@@ -197,7 +192,8 @@ def test_disturbed_processes_are_marked_dropped_or_refused(repo, capsys):
     assert "Left out (--disturbed drop)" in out and "keras3_torch-0-r1 (evaluation)" in out
     code, out, err = run(repo, repo["base"], repo["disturbed"], "--disturbed", "refuse", capsys=capsys)
     assert code == 2 and out == ""
-    assert err.startswith("compare: error: disturbed processes (--disturbed refuse): head: keras3_torch-0-r1 (training)")
+    assert err.startswith("compare: error: disturbed processes (--disturbed refuse): "
+                          "head: keras3_torch-0-r1 (training)")
     assert len(err.strip().splitlines()) == 1
     code, out, _ = run(repo, repo["base"], repo["rerun"], "--disturbed", "refuse", capsys=capsys)
     assert code == 0 and "*" not in "".join(v[0] for v in rows(out).values())   # quiet runs: no false alarm
@@ -280,8 +276,8 @@ def test_the_command_line(repo):
 
 def test_fingerprint_keys():
     env = fx.environment("keras3_jax", 0, synthetic=True, gpu=True, jit_effective=True, deterministic=False)
-    assert compare.fingerprint(env) == {
+    assert diff.fingerprint(env) == {
         "CPU model": fx.CPU, "device": "gpu", "GPU model and driver": f"{fx.GPU} (driver 550.54)",
         "lock file SHA-256": fx.LOCK_SHA256, "deterministic": "False", "jit_compile (effective)": "True",
         "compute dtype": "float32", "compile cache": "off"}
-    assert compare.fingerprint({})["lock file SHA-256"] == "unknown"
+    assert diff.fingerprint({})["lock file SHA-256"] == "unknown"

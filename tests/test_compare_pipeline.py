@@ -15,7 +15,6 @@ tell from a change. Run with `-s` to see the tables (the README shows a run's ou
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -25,28 +24,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kerasbench.params import Params
+from tests import helpers
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 FRAMEWORK = "keras3_torch"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif("repeats" not in Params.model_fields, reason="needs the `repeats` param"),
-]
+pytestmark = pytest.mark.e2e
 
 
 def sh(repo: Path, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
-    env.pop("PYTHONPATH", None)  # stages and scripts come from the repository itself
-    result = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=1800)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
-                             f"{result.stderr[-3000:]}")
-    return result
+    return helpers.sh(repo, *cmd, check=check, timeout=1800)
 
 
 def set_params(repo: Path, **train) -> None:

@@ -18,7 +18,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from kerasbench import contenders
+from kerasbench import contenders, launch
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"
@@ -178,7 +178,7 @@ def test_each_contender_gets_its_backends_gpu_build_in_its_own_venv():
     files = copies()
     installs = pip_installs()
     venvs = {}
-    for name, contender in contenders.CONTENDERS.items():
+    for name, contender in contenders.registry().items():
         venv = venv_of(contender)
         venvs.setdefault(contender.backend, set()).add(venv)
         locks = [files[r] for i in installs if i["venv"] == venv for r in i["requirements"]]
@@ -204,9 +204,9 @@ def test_code_is_copied_after_every_install():
 
 def test_runtime_environment():
     env = env_vars()
-    # The same values kerasbench/contenders.py sets before any framework import.
+    # The same values kerasbench/launch.py sets before any framework import.
     for key in ("TF_FORCE_GPU_ALLOW_GROWTH", "XLA_PYTHON_CLIENT_PREALLOCATE"):
-        assert env.get(key) == contenders.COMMON_ENV[key], key
+        assert env.get(key) == launch.COMMON_ENV[key], key
     assert env.get("DVC_NO_ANALYTICS") == "1"
     # dvc and the framework-free stages run from the first venv on PATH: it must hold dvc.
     first = env["PATH"].split(":")[0]
@@ -267,12 +267,13 @@ def test_lock_script_asks_pypi_only(monkeypatch):
     assert LOCK_SCRIPT.INDEX == "https://pypi.org/simple"
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("venv", sorted(LOCK_SCRIPT.VENVS))
 def test_gpu_lock_installs_for_the_image_platform_from_pypi(venv, tmp_path):
     """What `docker build` installs, resolved on PyPI for CPython 3.11 / glibc 2.35 / x86-64 with hashes."""
     problem = LOCK_SCRIPT.check(venv, tmp_path)
-    if problem and re.search(r"NewConnectionError|Temporary failure in name resolution|Network is unreachable", problem):
+    offline = r"NewConnectionError|Temporary failure in name resolution|Network is unreachable"
+    if problem and re.search(offline, problem):
         pytest.skip(f"PyPI is not reachable from here: {problem.splitlines()[-1]}")
     assert problem is None, f"requirements/gpu-{venv}.lock no longer installs: {problem[-2000:]}"
 
@@ -293,5 +294,5 @@ def test_entrypoint_refreshes_the_fingerprints_before_the_command(tmp_path):
     done = subprocess.run(["sh", str(REPO / "docker/entrypoint.sh"), "ls", "results/fingerprints"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "fingerprint: 8 contenders, 8 changed" in done.stdout
+    assert "fingerprint: 10 contenders, 10 changed" in done.stdout
     assert "keras3_jax.json" in done.stdout.splitlines()   # written before the command ran

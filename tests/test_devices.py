@@ -1,5 +1,5 @@
-"""One device for all, or a loud failure (kerasbench/devices.py), and the cheap environment
-fingerprint that decides retraining (kerasbench/fingerprint.py).
+"""One device for all, or a loud failure (kerasbench/devices.py, and the person's check scripts/devices.py),
+and the cheap environment fingerprint that decides retraining (kerasbench/fingerprint.py).
 
 This machine has no GPU and no NVIDIA driver: every contender runs on the CPU, `device: gpu`
 fails naming the contender, and hosts with GPUs are described by records.
@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from kerasbench import contenders, devices, host, supervise
-from tests.sandbox import shadow_venv
+from tests.helpers import shadow_venv
 
 REPO = Path(__file__).resolve().parents[1]
 H100 = {"driver": "575.57.08", "cuda": "12.9", "nvml_error": None,
@@ -88,18 +88,18 @@ def test_nvidia_host_without_a_driver():
 def run_check(tmp_path: Path, env: dict | None = None, **changes) -> subprocess.CompletedProcess:
     params = yaml.safe_load((REPO / "params.yaml").read_text()) | changes
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    return subprocess.run([sys.executable, "-m", "kerasbench.devices", "--params", str(tmp_path / "params.yaml")],
+    return subprocess.run([sys.executable, "-m", "scripts.devices", "--params", str(tmp_path / "params.yaml")],
                           cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_every_contender_imports_and_runs_on_cpu_here(tmp_path):
-    if any(os.environ.get(c.python_var) for c in contenders.CONTENDERS.values()) or host.nvidia_host()["driver"]:
+    if any(os.environ.get(c.python_var) for c in contenders.registry().values()) or host.nvidia_host()["driver"]:
         pytest.skip("written for one venv on a GPU-less machine")
-    done = run_check(tmp_path, frameworks=list(contenders.CONTENDERS))
+    done = run_check(tmp_path, frameworks=contenders.names())
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert [line.split()[0] for line in lines] == list(contenders.CONTENDERS)
+    assert [line.split()[0] for line in lines] == contenders.names()
     assert all(f"cpu ({host.cpu_model()})" in line for line in lines)
 
 
@@ -133,7 +133,7 @@ def test_fingerprint_is_cheap_stable_and_framework_free(tmp_path):
     started = time.perf_counter()
     first = fingerprint(tmp_path / "a")
     assert time.perf_counter() - started < 5  # about 0.2 s here
-    assert list(first) == sorted(f"{name}.json" for name in contenders.CONTENDERS)
+    assert list(first) == sorted(f"{name}.json" for name in contenders.names())
     torch = json.loads(first["keras3_torch.json"])
     assert torch["packages"] == {"torch": contenders.version_of("torch"), "keras": contenders.version_of("keras"),
                                  "numpy": contenders.version_of("numpy")}
@@ -148,7 +148,7 @@ def test_fingerprint_changes_only_for_the_contender_whose_environment_changed(tm
     python = shadow_venv(tmp_path, drop=("jax", "jaxlib"))
     before = fingerprint(tmp_path / "before")
     after = fingerprint(tmp_path / "after", env={"KERASBENCH_PYTHON_JAX": str(python)})
-    jax = sorted(f"{c.name}.json" for c in contenders.CONTENDERS.values() if c.backend == "jax")
+    jax = sorted(f"{c.name}.json" for c in contenders.registry().values() if c.backend == "jax")
     assert jax == ["jax_native.json", "keras3_jax.json"]
     assert [name for name in before if before[name] != after[name]] == jax
     assert json.loads(after["keras3_jax.json"])["packages"]["jax"] is None

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from stages import download, prepare
 from kerasbench import cifar_format as fmt
+from stages import download, prepare
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -24,7 +24,8 @@ import pytest
 import yaml
 
 from kerasbench.supervise import CHILD_VAR
-from tests.sandbox import write_small_params
+from tests import helpers
+from tests.helpers import write_small_params
 from tests.slurm import PACKAGES, Cluster, missing
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ FRAMEWORKS = ["keras3_jax", "keras3_torch"]
 KILLED = 1                       # the cell whose stage process is killed: keras3_jax, seed 1
 NAMES = [f"tiny-frameworks={fw}-seeds={seed}" for fw in FRAMEWORKS for seed in (0, 1)]
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
@@ -68,19 +69,11 @@ def _copy_work_tree(dest: Path) -> None:
 @pytest.fixture(scope="module")
 def env(cluster, tmp_path_factory) -> dict[str, str]:
     scratch = tmp_path_factory.mktemp("scratch")
-    env = {**cluster.env, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "FANOUT_SCRATCH": str(scratch), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
-    env.pop("PYTHONPATH", None)   # the repository's own code is what runs
-    return env
+    return helpers.tool_env(cluster.env, FANOUT_SCRATCH=str(scratch))
 
 
 def sh(repo: Path, env: dict, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
-                             f"{result.stderr[-4000:]}")
-    return result
+    return helpers.sh(repo, *cmd, env=env, check=check)
 
 
 def fanout(repo: Path, env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:

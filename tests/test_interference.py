@@ -145,7 +145,8 @@ def measure_on(cpu: int) -> dict:
 def test_a_cpu_burner_beside_the_process_is_seen_and_a_quiet_run_is_not():
     cpu = max(os.sched_getaffinity(0))
     quiet = measure_on(cpu)
-    burner = subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"])
+    burn = f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"
+    burner = subprocess.Popen([sys.executable, "-c", burn])
     try:
         time.sleep(0.3)
         loaded = measure_on(cpu)
@@ -158,7 +159,7 @@ def test_a_cpu_burner_beside_the_process_is_seen_and_a_quiet_run_is_not():
     assert loaded["own_cpu_share"] < 0.7           # and the burner took a share of it
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_two_trainers_at_once_are_both_disturbed_and_one_alone_is_not(tmp_path):
     """What `dvc queue start -j 2` (or two `dvc repro` in two clones) does to a machine: two training processes
     at once. Each must come out disturbed, not merely slower; the same process alone must not."""

@@ -1,6 +1,6 @@
-"""The native contenders (kerasbench/native): the Keras model's architecture, initialisation, loss,
+"""The native contenders (kerasbench/trainers/*_lenet.py): the Keras model's architecture, initialisation, loss,
 optimizers and batch rules, without Keras. Framework tests run tests/native_helper.py, one backend
-per process, as the stages do; the rules written once (kerasbench/native/common.py) are tested here
+per process, as the stages do; the rules written once (kerasbench/trainers/native.py) are tested here
 directly, with a NumPy stand-in for a framework.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kerasbench import lenet
-from kerasbench.native import common
+from kerasbench import contenders, lenet
+from kerasbench.trainers import native as common
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["torch", "jax", "tensorflow"]
@@ -36,17 +36,16 @@ def helper(command: str, backend: str, *args: str) -> dict:
 
 def train(**changes):
     values = dict(epochs=2, batch_size=16, optimizer="adam", learning_rate=0.001, validation_split=0.0,
-                  shuffle=True, jit_compile="default")
+                  shuffle=True, jit_compile="default", deterministic=True, precision="float32")
     return types.SimpleNamespace(**(values | changes))
 
 
 class NumpyTrainer(common.NativeTrainer):
     """The fit loop with NumPy as the framework: a sample's 'loss' is its index, 'correct' means label 0."""
-    BACKEND = "numpy"
 
-    def _set_determinism(self, deterministic): pass
-    def _seed_framework(self, seed): pass
-    def _jit_meaning(self): return "none"
+    def __init__(self, train_params):   # a stand-in contender: nothing here imports its framework
+        super().__init__(contenders.get("torch_native"), None, train_params)
+
     def _build(self, weights): self.weights, self.batches = weights, []
     def _put(self, x, y): return x, y
     def _put_order(self, order): return order
@@ -121,7 +120,7 @@ def test_adam_epsilon_turns_the_hat_form_into_keras_update():
 
 def test_fit_follows_keras_split_batches_shuffling_and_logs():
     n, split = 103, 0.2
-    t = NumpyTrainer(train(epochs=3, validation_split=split), deterministic=True, precision="float32", jit=None)
+    t = NumpyTrainer(train(epochs=3, validation_split=split))
     t.build(0)
     hooks = Hooks()
     t.fit(*index_data(n), hooks)
@@ -141,18 +140,18 @@ def test_fit_follows_keras_split_batches_shuffling_and_logs():
         assert logs["accuracy"] == pytest.approx(28 / 82) and logs["val_accuracy"] == pytest.approx(7 / 21)
         assert all(type(v) is float for v in logs.values())
 
-    same = NumpyTrainer(train(epochs=3, validation_split=split), deterministic=True, precision="float32", jit=None)
+    same = NumpyTrainer(train(epochs=3, validation_split=split))
     same.build(0)
     same.fit(*index_data(n), Hooks())
     assert all(np.array_equal(a, b) for a, b in zip(t.batches, same.batches))
-    other = NumpyTrainer(train(epochs=3, validation_split=split), deterministic=True, precision="float32", jit=None)
+    other = NumpyTrainer(train(epochs=3, validation_split=split))
     other.build(1)
     other.fit(*index_data(n), Hooks())
     assert not np.array_equal(np.concatenate(other.batches[:6]), epochs[0])
 
 
 def test_fit_without_shuffle_or_validation_and_early_stop():
-    t = NumpyTrainer(train(epochs=5, shuffle=False), deterministic=True, precision="float32", jit=None)
+    t = NumpyTrainer(train(epochs=5, shuffle=False))
     t.build(0)
     hooks = Hooks(stop_after=1)
     t.fit(*index_data(40), hooks)
@@ -163,9 +162,9 @@ def test_fit_without_shuffle_or_validation_and_early_stop():
 
 def test_unknown_optimizer_or_precision_is_a_clear_error():
     with pytest.raises(ValueError, match="optimizer 'adagrad' not supported; known: adam, adamw, rmsprop, sgd"):
-        NumpyTrainer(train(optimizer="adagrad"), deterministic=False, precision="float32", jit=None)
+        NumpyTrainer(train(optimizer="adagrad"))
     with pytest.raises(ValueError, match="precision 'float8'"):
-        NumpyTrainer(train(), deterministic=False, precision="float8", jit=None)
+        NumpyTrainer(train(precision="float8"))
 
 
 # ---- each framework in its own process ------------------------------------------------------
@@ -178,7 +177,7 @@ def test_parameter_count_and_keras_weight_layout(backend):
     assert result["describe"]["compute_dtype"] == "float32" and result["describe"]["variable_dtype"] == "float32"
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_same_loss_as_keras_after_one_step_from_the_same_weights(backend):
     """Keras 3 on the same backend and the native model, from Keras' weights, params.yaml's learning rate."""
@@ -221,8 +220,8 @@ def test_bitwise_cpu_determinism_across_processes(histories, backend):
     (first, first_bytes), (second, second_bytes) = histories[backend]
     assert first_bytes == second_bytes  # loss, accuracy, val_loss, val_accuracy and every weight, as float64 bytes
     assert len(first["logs"]) == 2 and set(first["logs"][0]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
-    assert first["calls"] == [["fit_begin", None]] + [[c, e] for e in range(2) for c in
-                                                      ("epoch_begin", "validation_begin", "validation_end", "epoch_end")]
+    hooks = ("epoch_begin", "validation_begin", "validation_end", "epoch_end")
+    assert first["calls"] == [["fit_begin", None]] + [[c, e] for e in range(2) for c in hooks]
 
 
 @pytest.mark.slow
@@ -247,9 +246,9 @@ def test_jit_false_runs_eagerly(backend):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend, expected", [
-    ("torch", {"jit_compile": False, "jit_meaning": "eager", "traced": [False] * 6}),
+    ("torch", {"jit_compile": False, "jit_meaning": "eager PyTorch", "traced": [False] * 6}),
     ("jax", {"jit_compile": True, "jit_meaning": "jax.jit (XLA)", "traced": [True]}),
-    ("tensorflow", {"jit_compile": False, "jit_meaning": "tf.function graph", "traced": [True]}),
+    ("tensorflow", {"jit_compile": False, "jit_meaning": "tf.function graph, no XLA", "traced": [True]}),
 ])
 def test_default_jit_is_the_frameworks_own(backend, expected):
     result = helper("jit", backend, "default")
@@ -258,7 +257,7 @@ def test_default_jit_is_the_frameworks_own(backend, expected):
     assert result["traced"] == expected["traced"]  # traced once, then the compiled step ran 6 batches
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_jit_true_compiles(backend):
     result = helper("jit", backend, "on")
@@ -271,7 +270,7 @@ def test_jit_true_compiles(backend):
     elif backend == "jax":
         assert compiled == {"wrapped": "PjitFunction", "lowerable": True} and result["traced"] == [True]
     else:
-        assert result["describe"]["jit_meaning"] == "tf.function + XLA"
+        assert result["describe"]["jit_meaning"] == "tf.function graph + XLA"
         assert compiled["xla"] is True and result["traced"] == [True]
 
 

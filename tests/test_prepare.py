@@ -5,8 +5,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import yaml
 from kerasbench import cifar_format as fmt
 from kerasbench import synthetic
 from stages import download, prepare
+from tests.helpers import BIN, sh, tool_env
 
 REPO = Path(__file__).resolve().parents[1]
 NPZ = Path("data/prepared/cifar10.npz")
@@ -294,33 +293,26 @@ DVC_YAML = {"stages": {
         "params": ["data.limit_train", "data.limit_test"],
         "outs": ["data/prepared/cifar10.npz", "data/prepared/cifar10.json"]},
 }}
-STAGE_FILES = {"stages": ("__init__.py", "download.py", "prepare.py"),
-               "kerasbench": ("__init__.py", "synthetic.py", "cifar_format.py", "params.py", "files.py")}
+STAGE_FILES = ("stages/__init__.py", "stages/download.py", "stages/prepare.py")
 
 
 @pytest.fixture
 def dvc_repo(tmp_path, write_params):
     """(repo, dvc) -> a temporary git+DVC repository with the data stages; dvc(*args) runs the CLI."""
     repo = tmp_path / "repo"
-    for folder, names in STAGE_FILES.items():
-        (repo / folder).mkdir(parents=True)
-        for name in names:
-            shutil.copy(REPO / folder / name, repo / folder / name)
+    shutil.copytree(REPO / "kerasbench", repo / "kerasbench", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in STAGE_FILES:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, repo / name)
     (repo / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML, sort_keys=False))
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-           "GIT_AUTHOR_NAME": "kerasbench test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
-           "GIT_COMMITTER_NAME": "kerasbench test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
-           "DVC_SITE_CACHE_DIR": str(tmp_path / "dvc-site-cache")}
-    env.pop("PYTHONPATH", None)
+    env = tool_env(DVC_SITE_CACHE_DIR=str(tmp_path / "dvc-site-cache"))
 
     def run(*args: str) -> str:
-        result = subprocess.run(list(args), cwd=repo, env=env, capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
+        result = sh(repo, *args, env=env, timeout=120)
         return result.stdout + result.stderr
 
     def dvc(*args: str) -> str:
-        return run(str(bin_dir / "dvc"), *args)
+        return run(str(BIN / "dvc"), *args)
 
     run("git", "init", "-q")
     dvc("init", "-q")

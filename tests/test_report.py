@@ -12,6 +12,7 @@ import matplotlib.image
 import pytest
 
 from kerasbench.report import figures
+from kerasbench.report.load import result_paths
 from stages import report
 from tests import fixtures_report as fx
 
@@ -23,7 +24,8 @@ PNGS = {"speed.png", "epoch_times.png", "memory.png", "training_curves.png", "co
 def run_report(tmp_path: Path, monkeypatch) -> tuple[str, dict]:
     monkeypatch.chdir(tmp_path)
     assert report.main(["reports", "metrics/summary.json"]) == 0
-    return (tmp_path / "reports" / "report.md").read_text(), json.loads((tmp_path / "metrics" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "metrics" / "summary.json").read_text())
+    return (tmp_path / "reports" / "report.md").read_text(), summary
 
 
 def section(text: str, heading: str) -> str:
@@ -212,9 +214,9 @@ def test_what_keras_costs_time_to_target_and_compile_cache(tmp_path, monkeypatch
 
     costs = section(text, "What Keras costs")
     row = table_row(text, "What Keras costs", "torch")
-    assert row["Keras 3"] == "keras3_torch" and row["native"] == "torch_native"
-    assert re.fullmatch(r"0\.6\d× \(significant\)", row["steady training: Keras 3 / native"]), costs
-    assert re.fullmatch(r"1\.50× \(no significant difference\)", row["first epoch: Keras 3 / native"]), costs
+    assert row["Keras"] == "keras3_torch" and row["baseline"] == "torch_native"
+    assert re.fullmatch(r"0\.6\d× \(significant\)", row["steady training: Keras / baseline"]), costs
+    assert re.fullmatch(r"1\.50× \(no significant difference\)", row["first epoch: Keras / baseline"]), costs
 
     target = section(text, "Time to target accuracy")
     native = table_row(text, "Time to target accuracy", "torch_native")
@@ -340,7 +342,7 @@ def test_malformed_metric_names_file_and_key(tmp_path, monkeypatch):
 def test_result_paths_are_every_file_the_report_reads(tmp_path, monkeypatch):
     fx.write_run(tmp_path, "keras3_jax", 1, repeats=2)
     written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
-    assert set(report.result_paths("keras3_jax", 1, repeats=2)) == written
+    assert set(result_paths("keras3_jax", 1, repeats=2)) == written
     fx.write_params(tmp_path, ["keras3_jax"], [1], repeats=2)
     run_report(tmp_path, monkeypatch)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import yaml
 
 from kerasbench import results, samples
 from tests import fixtures_report as fx
+from tests.helpers import git
 
 TWO = ["tf_keras", "keras3_jax"]
 
@@ -25,13 +25,6 @@ def write_tree(root: Path, *, repeats: int = 3, epochs: int = 4, passes: int = 5
     raw = {"frameworks": TWO, "seeds": [0, 1], "repeats": repeats, **params}
     (root / "params.yaml").write_text(yaml.safe_dump(raw))
     return root
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True,
-                          env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-                               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid",
-                               "PATH": "/usr/bin:/bin"}).stdout.strip()
 
 
 def test_every_sample_in_one_tidy_table(tmp_path):

@@ -101,11 +101,12 @@ def _local_cpu_index(root: Path) -> Path:
     index.mkdir(parents=True)
     (index / found[0].name).symlink_to(found[0])
     quoted = found[0].name.replace("+", "%2B")
-    (index / "index.html").write_text(f'<!DOCTYPE html><html><body><a href="{quoted}">{found[0].name}</a></body></html>\n')
+    link = f'<a href="{quoted}">{found[0].name}</a>'
+    (index / "index.html").write_text(f"<!DOCTYPE html><html><body>{link}</body></html>\n")
     return index.parent
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_torch_installs_as_the_cpu_build_on_a_clean_machine(tmp_path):
     """Only the local index stands in for PyTorch's; without the wheel there, nothing else is taken."""
     index = _local_cpu_index(tmp_path)
@@ -117,7 +118,8 @@ def test_torch_installs_as_the_cpu_build_on_a_clean_machine(tmp_path):
     torch_install[0] = str(target / "bin" / "python")
     done = subprocess.run(torch_install, cwd=REPO, env=clean, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    version = subprocess.run([target / "bin" / "python", "-c", "import importlib.metadata as m; print(m.version('torch'))"],
+    code = "import importlib.metadata as m; print(m.version('torch'))"
+    version = subprocess.run([target / "bin" / "python", "-c", code],
                              capture_output=True, text=True, check=True).stdout.strip()
     assert version.endswith("+cpu"), version
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def crash(mode: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != supervise.CHILD_VAR}
+    env = supervise.child_env()
     return subprocess.run([sys.executable, "-m", "tests.crashing_stage", mode], cwd=ROOT, env=env,
                           capture_output=True, timeout=timeout)
 
@@ -64,7 +64,7 @@ def test_a_last_line_without_newline_is_kept():
 
 
 def test_killing_the_stage_process_kills_its_child():
-    env = {k: v for k, v in os.environ.items() if k != supervise.CHILD_VAR}
+    env = supervise.child_env()
     stage = subprocess.Popen([sys.executable, "-m", "tests.crashing_stage", "sleep"], cwd=ROOT, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     child = int(stage.stdout.readline())
@@ -80,7 +80,7 @@ def test_killing_the_stage_process_kills_its_child():
 
 
 def test_terminating_the_stage_passes_the_signal_on():
-    env = {k: v for k, v in os.environ.items() if k != supervise.CHILD_VAR}
+    env = supervise.child_env()
     stage = subprocess.Popen([sys.executable, "-m", "tests.crashing_stage", "sleep"], cwd=ROOT, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     stage.stdout.readline()

@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,17 +13,11 @@ import pytest
 import yaml
 
 from kerasbench import contenders, host, measure
-from tests.sandbox import shadow_venv
+from tests.helpers import run_stage, shadow_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 N_TRAIN, N_TEST, EPOCHS = 384, 128, 2
-
-
-def run_stage(cwd: Path, module: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=environ,
-                          capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +69,27 @@ def leaves(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("framework", list(contenders.CONTENDERS))
-def test_contender_trains_evaluates_and_repeats_itself(workdir, framework):
-    first, train_log = train_and_evaluate(workdir, framework, "a")
+# The contenders that take minutes to compile on a CPU (torch.compile): trained by their own e2e test.
+COMPILED = [name for name, c in contenders.registry().items() if c.jit]
+EVERY = [name for name in contenders.names() if name not in COMPILED]
 
+
+@pytest.fixture(scope="module")
+def trained(workdir):
+    """Each contender trained and evaluated once per session (first asked, first trained); tests only read."""
+    done: dict[tuple[str, str], tuple[dict, object]] = {}
+
+    def get(framework: str, tag: str = "a"):
+        if (framework, tag) not in done:
+            done[framework, tag] = train_and_evaluate(workdir, framework, tag)
+        return done[framework, tag]
+    return get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", EVERY)
+def test_train_metrics_are_numbers_with_the_first_epoch_apart(trained, framework):
+    first, _ = trained(framework)
     m = json.loads(first["train"].read_text())
     flat = leaves(m)
     assert all(isinstance(v, (int, float)) or v is None for v in flat.values()), "metrics must be numbers"
@@ -102,43 +110,57 @@ def test_contender_trains_evaluates_and_repeats_itself(workdir, framework):
     assert m["jit_compile"] in (0, 1) and m["deterministic"] == 1
     assert t["context_s"] > 0 and t["fit_setup_s"] >= 0
 
-    env = json.loads(first["env"].read_text())
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", EVERY)
+def test_the_environment_is_recorded_beside_the_result(trained, framework):
+    first, _ = trained(framework)
+    m, env = json.loads(first["train"].read_text()), json.loads(first["env"].read_text())
     assert env["framework"] == framework and env["device"] == "cpu" and env["visible_gpus"] == []
-    backend = contenders.CONTENDERS[framework].backend
+    contender = contenders.get(framework)
     assert env["device_name"] == host.cpu_model()
     # torch and JAX are CPU-only builds here; PyPI's TensorFlow wheel is built with CUDA (libraries not installed)
-    assert (env["cuda_build"] is None) == (backend != "tensorflow"), env["cuda_build"]
-    assert env["backend"] == backend and env["backend_version"].startswith(env["packages"][backend])
+    assert (env["cuda_build"] is None) == (contender.backend != "tensorflow"), env["cuda_build"]
+    assert env["backend"] == contender.backend and env["backend_version"].startswith(env["packages"][contender.backend])
     assert env["data"]["synthetic"] is True and env["cpu"]["logical_cores"] >= 1 and env["python"]
     assert env["jit_compile"]["param"] == "default" and env["jit_compile"]["effective"] == bool(m["jit_compile"])
     assert env["jit_compile"]["meaning"]
     assert env["deterministic"] is True and env["gpu_peak_source"] is None
     assert env["precision"] == {"param": "float32", "compute_dtype": "float32", "variable_dtype": "float32"}
     assert env["compile_cache"]["mode"] == "off" and m["compile_cache"] is None and m["target"] is None
-    contender = contenders.CONTENDERS[framework]
-    assert (env["keras_module"] is None) == (not contender.is_keras)
+    assert env["keras_module"] == contender.keras
     assert env["lock_sha256"] and len(env["lock_sha256"]) == 64
     threads = env["threads"]
     assert threads["cpus_usable"] >= 1 and "OMP_NUM_THREADS" in threads
-    if backend == "torch":
+    if contender.backend == "torch":
         assert threads["torch_intra_op"] >= 1 and threads["tf_intra_op"] is None
-    if backend == "tensorflow":
+    if contender.backend == "tensorflow":
         assert threads["tf_intra_op"] is not None and threads["torch_intra_op"] is None
-
     assert threads["param"] == "default" and threads["allowed_cpus"] == sorted(os.sched_getaffinity(0))
+    assert env["timed"]["from"] < env["timed"]["to"] and env["hostname"]
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", EVERY)
+def test_every_epoch_is_in_the_history_with_its_interference(trained, framework):
+    first, train_log = trained(framework)
+    m = json.loads(first["train"].read_text())
     history = pd.read_csv(first["history"])
     assert list(history["epoch"]) == list(range(1, EPOCHS + 1))
     assert {"loss", "accuracy", "epoch_s", "cpu_s", "others_share", "steal_share", "invol_cs", "cpu_mhz"} <= \
         set(history.columns)
-    assert history["epoch_s"].iloc[0] == pytest.approx(t["first_epoch_s"])
+    assert history["epoch_s"].iloc[0] == pytest.approx(m["time"]["first_epoch_s"])
     assert (history["cpu_s"] > 0).all() and history["others_share"].notna().all()   # recorded beside every epoch
     noise = m["interference"]
     assert noise["cpus"] == len(os.sched_getaffinity(0)) and noise["window_s"] >= sum(history["epoch_s"])
     assert 0 < noise["own_cpu_share"] <= 1.05 and noise["others_share"] >= 0 and noise["cpu_mhz"] is None
-    assert env["timed"]["from"] < env["timed"]["to"] and env["hostname"]
     assert ("quiet (others" in train_log.stdout) or ("DISTURBED" in train_log.stdout)
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", EVERY)
+def test_evaluation_scores_times_inference_and_writes_the_plots(trained, framework):
+    first, _ = trained(framework)
     e = json.loads(first["eval"].read_text())
     for split in ("train", "test"):
         for key, value in e[split].items():
@@ -160,13 +182,37 @@ def test_contender_trains_evaluates_and_repeats_itself(workdir, framework):
     per_class = pd.read_csv(first["per_class"])
     assert list(per_class["class"]) == CLASSES and per_class["support"].sum() == N_TEST
 
-    # Same params, a fresh process: identical results (timings and memory aside).
-    second, _ = train_and_evaluate(workdir, framework, "b")
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("framework", EVERY)
+def test_a_fresh_process_repeats_the_results_bitwise(trained, framework):
+    """Same params, a fresh train and evaluate process: identical results (timings and memory aside)."""
+    first, _ = trained(framework)
+    second, _ = trained(framework, "b")
+    m, e = json.loads(first["train"].read_text()), json.loads(first["eval"].read_text())
     m2, e2 = json.loads(second["train"].read_text()), json.loads(second["eval"].read_text())
     assert m2["final"] == m["final"]
     assert e2["train"] == e["train"] and e2["test"] == e["test"]
-    pd.testing.assert_frame_equal(pd.read_csv(second["history"]).drop(columns="epoch_s"),
-                                  history.drop(columns="epoch_s"), check_exact=True)
+    scores = ["epoch", "loss", "accuracy"]
+    pd.testing.assert_frame_equal(pd.read_csv(second["history"])[scores], pd.read_csv(first["history"])[scores],
+                                  check_exact=True)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("framework", COMPILED)
+def test_a_compiled_contender_trains_and_evaluates_at_a_tiny_size(tmp_path, workdir, framework):
+    """keras3_torch_compile and torch_native_compile: torch.compile whatever train.jit_compile says."""
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["train"].update(epochs=2, jit_compile=False)   # the contender's own jit wins over the param
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    for name in ("data.npz", "data.json"):
+        (tmp_path / name).symlink_to(workdir / name)
+    out, _ = train_and_evaluate(tmp_path, framework, "compiled")
+    m, env = json.loads(out["train"].read_text()), json.loads(out["env"].read_text())
+    assert m["jit_compile"] == 1 and env["jit_compile"] == {"param": False, "effective": True,
+                                                            "meaning": "torch.compile"}
+    e = json.loads(out["eval"].read_text())
+    assert 0 <= e["test"]["accuracy"] <= 1 and e["inference"]["forward_images_per_s"] > 0
 
 
 def test_unknown_framework_is_a_clear_error(workdir):
@@ -306,7 +352,7 @@ def test_threads_pin_the_process_and_size_the_frameworks_pools(workdir, framewor
     assert threads["param"] == 1 and threads["allowed_cpus"] == [last] and threads["cpus_usable"] == 1
     assert threads["process_threads"] >= 1 and threads["threads_off_pin"] == 0
     assert threads["OMP_NUM_THREADS"] == "1" and threads["TF_NUM_INTRAOP_THREADS"] == "1"
-    backend = contenders.CONTENDERS[framework].backend
+    backend = contenders.get(framework).backend
     if backend == "tensorflow":
         assert (threads["tf_intra_op"], threads["tf_inter_op"]) == (1, 1)
     if backend == "torch":

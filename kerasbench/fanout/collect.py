@@ -20,9 +20,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from kerasbench import paths
 from kerasbench.fanout import repo
 from kerasbench.fanout.grid import Cell, Grid, cell_name
 from kerasbench.params import ParamsError, parse, read_yaml
+from kerasbench.report.build import build
+from kerasbench.report.load import result_paths
+from kerasbench.results import ResultsError
 
 UNION = ("frameworks", "seeds")       # the report's own axes: merged across the cells of a group
 # Headline columns of `dvc exp show`: metrics/summary.json's <contender>.<figure>.median (DVC matches
@@ -36,18 +40,16 @@ def combined_report(params: dict, runs: list[tuple[str, int, str]], root: Path, 
 
     `params` is a params.yaml mapping whose frameworks and seeds are the union of the runs;
     `runs` lists (framework, seed, experiment ref)."""
-    from stages import report
-
     repeats = int(params.get("repeats", 1))
     with tempfile.TemporaryDirectory(prefix="kerasbench-collect-") as tmp:
         tree = Path(tmp)
         for framework, seed, ref in runs:
-            for path in report.result_paths(framework, seed, repeats):
+            for path in result_paths(framework, seed, repeats):
                 (tree / path).parent.mkdir(parents=True, exist_ok=True)
                 (tree / path).write_bytes(_blob(root, ref, path))
         try:
-            return report.build(parse(params), out_dir, out_dir / "summary.json", tree)
-        except (report.ResultsError, ParamsError) as err:
+            return build(parse(params), out_dir, out_dir / "summary.json", tree)
+        except (ResultsError, ParamsError) as err:
             raise repo.FanoutError(f"combined report for {out_dir}: {err}") from None
 
 
@@ -82,13 +84,11 @@ def windows(root: Path, commit: str, cells: list[Cell]) -> list[Window]:
         for fw in params.get("frameworks", []):
             for seed in params.get("seeds", []):
                 for k in range(int(params.get("repeats", 1))):
-                    path = (f"metrics/train/{fw}-{seed}.env.json" if k == 0
-                            else f"metrics/repeats/{fw}-{seed}-r{k}.env.json")
-                    env = _json_blob(root, ref, path)
+                    env = _json_blob(root, ref, paths.run_files(fw, seed, k)[paths.ENV])
                     timed = (env or {}).get("timed") or {}
                     node = ((env or {}).get("cluster") or {}).get("node") or (env or {}).get("hostname")
                     if node and timed.get("from") and timed.get("to"):
-                        out.append(Window(cell.name, f"{fw}-{seed}" + (f"-r{k}" if k else ""), node,
+                        out.append(Window(cell.name, paths.run_name(fw, seed, k), node,
                                           datetime.datetime.fromisoformat(timed["from"]),
                                           datetime.datetime.fromisoformat(timed["to"])))
     return out

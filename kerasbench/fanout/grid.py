@@ -28,6 +28,7 @@ from ruamel.yaml.error import YAMLError
 
 from kerasbench import params as params_contract
 from kerasbench.params import read_yaml
+from kerasbench.results import get
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 MAX_NAME = 96          # an experiment name is one git ref component; keep it short enough to read
@@ -91,12 +92,6 @@ def dotted_keys(mapping: dict, prefix: str = "") -> list[str]:
     return keys
 
 
-def _lookup(mapping: dict, dotted: str) -> object:
-    for part in dotted.split("."):
-        mapping = mapping[part]
-    return mapping
-
-
 def _short_hash(overrides: dict) -> str:
     text = json.dumps({k: render(v) for k, v in overrides.items()}, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:7]
@@ -129,7 +124,7 @@ def _unknown(where: str, key: str, known: list[str]) -> str:
 
 def _check_keys(path: Path, where: str, keys, params: dict, problems: list[str]) -> None:
     known = dotted_keys(params)
-    leaves = [k for k in known if not isinstance(_lookup(params, k), dict)]
+    leaves = [k for k in known if not isinstance(get(params, k), dict)]
     for key in keys:
         if not isinstance(key, str) or key not in known:
             problems.append(_unknown(f"{path}: {where}.{key}", str(key), leaves))
@@ -144,10 +139,10 @@ def _swept(path: Path, raw: dict, params: dict, problems: list[str]) -> list[dic
     for key, values in swept.items():
         if not isinstance(values, list) or not values:
             problems.append(f"{path}: params.{key}: expected a non-empty list of values to sweep (got {values!r})")
-        elif key in dotted_keys(params) and isinstance(_lookup(params, key), list) \
+        elif key in dotted_keys(params) and isinstance(get(params, key), list) \
                 and not all(isinstance(v, list) for v in values):
             problems.append(f"{path}: params.{key}: params.yaml's {key} is a list, so sweep it with a list "
-                            f"of lists, e.g. [{render(_lookup(params, key)[:1])}, ...] (got {render(values)})")
+                            f"of lists, e.g. [{render(get(params, key)[:1])}, ...] (got {render(values)})")
     if problems:
         return []
     return [dict(zip(swept, combo)) for combo in itertools.product(*swept.values())] if swept else []

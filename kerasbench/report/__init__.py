@@ -1,3 +1,4 @@
-"""The report stage's parts, one job each: load (reading results), numbers (statistics per contender,
-pairwise tests, summary.json), environment (devices, settings, warnings), figures (PNGs) and
-markdown (tables and the Jinja2 template report.md.j2). stages/report.py is the DVC entry point."""
+"""The report's parts, one job each: load (reading results), numbers (statistics per contender, pairwise
+tests, summary.json), environment (devices, settings, warnings), noise (interference), costs (what Keras
+costs, time to target, compile cache), figures (PNGs), text (cell formatting), markdown (tables and the
+Jinja2 template report.md.j2) and build (all of it, written safely). stages/report.py is the DVC entry point."""

@@ -1,6 +1,7 @@
 """The report's answers to "what does Keras cost?" and "how long until the model is good?".
 
-Three tables, each shown only when its data exists: Keras 3 against the same model in its
+Three tables, each shown only when its data exists: each Keras contender against the baseline it
+declares (kerasbench/contenders/), the same model in its
 backend's own code (native contenders), the time to a target test accuracy, and the first epoch
 with a cold and a warm persistent compilation cache.
 """
@@ -10,13 +11,13 @@ import pandas as pd
 
 from kerasbench.report import environment as envs
 from kerasbench.report.load import Results
-from kerasbench.report.text import DASH, cell, decimals, fmt, markdown_table
 from kerasbench.report.numbers import KerasCost, Table, samples_of
+from kerasbench.report.text import DASH, cell, decimals, fmt, markdown_table
 from kerasbench.samples import FIGURES
 
 
 def cost_sentence(cost: KerasCost, factor: float) -> str:
-    """'Keras 3 reaches 0.62× native's throughput (significant)' and the like, for one figure."""
+    """'0.62× (significant)' and the like: the Keras contender's median over its baseline's, for one figure."""
     c = cost.comparison
     ratio = f"{c.ratio:.2f}×"
     if c.test is None or not c.test.significant:
@@ -29,18 +30,18 @@ def cost_sentence(cost: KerasCost, factor: float) -> str:
 
 
 def keras_cost_table(costs: list[KerasCost], timing: Table, factor: float) -> str | None:
-    """Per backend: Keras 3 / native for steady throughput (< 1: Keras is slower) and first epoch (> 1: slower)."""
+    """Per pair: Keras / baseline for steady throughput (< 1: Keras is slower) and first epoch (> 1: slower)."""
     if not costs:
         return None
     rows = {}
     for cost in costs:
         row = rows.setdefault((cost.backend, cost.keras, cost.native),
-                              {"backend": cost.backend, "Keras 3": cost.keras, "native": cost.native})
+                              {"backend": cost.backend, "Keras": cost.keras, "baseline": cost.native})
         places = 0 if FIGURES[cost.figure].unit == "images/s" else 2
         label = FIGURES[cost.figure].label
-        row[f"{label}, Keras 3"] = cell(timing[cost.keras][cost.figure], places)
-        row[f"{label}, native"] = cell(timing[cost.native][cost.figure], places)
-        row[f"{label}: Keras 3 / native"] = cost_sentence(cost, factor)
+        row[f"{label}, Keras"] = cell(timing[cost.keras][cost.figure], places)
+        row[f"{label}, baseline"] = cell(timing[cost.native][cost.figure], places)
+        row[f"{label}: Keras / baseline"] = cost_sentence(cost, factor)
     return markdown_table(pd.DataFrame(list(rows.values())), text_columns=3)
 
 

@@ -12,15 +12,15 @@ import math
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix  # noqa: E402
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
-from kerasbench import samples, stats  # noqa: E402
-from kerasbench.report.load import Run  # noqa: E402
-from kerasbench.report.numbers import Table, samples_of  # noqa: E402
+from kerasbench import samples, stats
+from kerasbench.report.load import Run
+from kerasbench.report.numbers import Table, samples_of
 
 
 def _png(fig) -> bytes:

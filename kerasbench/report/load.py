@@ -1,13 +1,7 @@
 """Reading the results the report needs: every file of every planned run, or one error naming the missing ones.
 
-For each contender x seed in params.yaml:
-
-    metrics/train/<fw>-<seed>.json and .env.json     plots/history/<fw>-<seed>.csv
-    metrics/eval/<fw>-<seed>.json and .env.json      plots/inference/<fw>-<seed>.csv
-    plots/confusion/<fw>-<seed>.csv                  plots/per_class/<fw>-<seed>.csv
-
-and, for repeats 1..R-1, metrics/repeats/<fw>-<seed>-r<k>.json and .csv (kerasbench/samples.py).
-R is params' `repeats`.
+For each contender x seed in params.yaml, every file of repeat 0 and, for repeats 1..R-1 (R is
+params' `repeats`), each repeat's training and evaluation files (kerasbench/paths.py says where).
 Results of contenders or seeds no longer listed are ignored.
 """
 from __future__ import annotations
@@ -17,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from kerasbench import samples
+from kerasbench import paths, samples
 from kerasbench.params import Params
 from kerasbench.results import ResultsError, Tree, get, read_csv, read_json
 
@@ -64,9 +58,9 @@ class Results:
 
 
 def report_paths(framework: str, seed: int) -> dict[str, str]:
-    name = f"{framework}-{seed}"
-    return {"env": f"metrics/train/{name}.env.json", "eval_env": f"metrics/eval/{name}.env.json",
-            "confusion": f"plots/confusion/{name}.csv", "per_class": f"plots/per_class/{name}.csv"}
+    """The files the report reads of repeat 0 besides the samples (kerasbench/paths.py)."""
+    files = paths.run_files(framework, seed, 0)
+    return {key: files[key] for key in (paths.ENV, paths.EVAL_ENV, paths.CONFUSION, paths.PER_CLASS)}
 
 
 def result_paths(framework: str, seed: int, repeats: int = 1) -> list[str]:
@@ -106,7 +100,7 @@ def load(p: Params, tree: Tree) -> Results:
 def scores(runs: list[Run]) -> pd.DataFrame:
     """Accuracy, precision, recall and F1 per contender x seed (NaN where not recorded)."""
     def value(run: Run, dotted: str) -> float:
-        number = samples.lookup(run.eval, dotted, f"metrics/eval/{run.name}.json")
+        number = samples.lookup(run.eval, dotted, paths.run_files(run.framework, run.seed)[paths.EVAL])
         return math.nan if number is None else number
     rows = [{"framework": r.framework, "seed": r.seed, **{k: value(r, d) for k, d in SCORES.items()}} for r in runs]
     return pd.DataFrame(rows)

@@ -15,6 +15,7 @@ from kerasbench.report.load import CONFUSION_COLUMNS, Results, Run
 from kerasbench.report.numbers import Pair, Table
 from kerasbench.report.text import DASH, cell, decimals, fmt, markdown_table, score_cell
 from kerasbench.samples import FIGURES
+
 UNIT_DECIMALS = {"MiB": 0, "images/s": 0}   # other units: about three significant digits
 SCORE_FORMAT = {  # header, decimals, scale (fractions shown as %)
     "train_accuracy": ("train accuracy (%)", 1, 100), "train_f1_weighted": ("train F1 (weighted)", 3, 1),

@@ -60,7 +60,7 @@ def table(timed: list[Run], frameworks: list[str]) -> str:
         if not own:
             continue
 
-        def med(key, scale=100.0, places=1):
+        def med(key, scale=100.0, places=1, own=own):
             value = _median([s.get(key) for s in own])
             return DASH if math.isnan(value) else f"{value * scale:,.{places}f}"
         noisy = sum(interference.disturbed(s) is not None for s in own)

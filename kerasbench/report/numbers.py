@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from kerasbench import stats
+from kerasbench import contenders, stats
 from kerasbench.report.load import Results, synthetic_flags
-from kerasbench.samples import FIGURES, compare, select
+from kerasbench.samples import FIGURES, select, test_figure
 
 # Figures in metrics/summary.json (numbers only, for `dvc metrics diff` and `dvc exp show`).
 KEY_FIGURES = ("fit_s", "first_epoch_s", "steady_epoch_s", "steady_images_per_s", "predict_images_per_s",
@@ -54,17 +54,18 @@ def pairwise(frame: pd.DataFrame, frameworks: list[str], figures=PAIRWISE, facto
     for figure in figures:
         measured = [fw for fw in frameworks if samples_of(frame, fw, figure).notna().any()]
         for a, b in itertools.combinations(measured, 2):
-            pair = Pair(figure, a, b, compare(select(frame, b, figure), select(frame, a, figure), figure, factor=factor))
-            if pair.speedup < 1:
-                pair = Pair(figure, b, a, compare(select(frame, a, figure), select(frame, b, figure), figure,
+            pair = Pair(figure, a, b, test_figure(select(frame, b, figure), select(frame, a, figure), figure,
                                                   factor=factor))
+            if pair.speedup < 1:
+                pair = Pair(figure, b, a, test_figure(select(frame, a, figure), select(frame, b, figure), figure,
+                                                      factor=factor))
             pairs.append(pair)
     return pairs
 
 
 @dataclass(frozen=True)
 class KerasCost:
-    """Keras 3 on one backend against the same model in that backend's own code, for one figure."""
+    """A Keras contender against the baseline it declares (the same model without Keras), for one figure."""
     backend: str
     keras: str
     native: str
@@ -72,16 +73,16 @@ class KerasCost:
     comparison: stats.Comparison   # native as base, Keras as head: ratio = Keras median / native median
 
 
-def keras_costs(frame: pd.DataFrame, frameworks: list[str], figures=PAIRWISE, factor: float = stats.FACTOR) -> list[KerasCost]:
-    """For each backend with both contenders in `frameworks` and samples for the figure."""
-    from kerasbench.contenders import keras_native_pairs
+def keras_costs(frame: pd.DataFrame, frameworks: list[str], figures=PAIRWISE,
+                factor: float = stats.FACTOR) -> list[KerasCost]:
+    """For each Keras contender in `frameworks` whose declared baseline is there too, with samples for the figure."""
     out = []
-    for backend, keras, native in keras_native_pairs():
+    for keras, native in contenders.baselines(frameworks):
         for figure in figures:
-            if keras in frameworks and native in frameworks:
-                a, b = select(frame, native, figure), select(frame, keras, figure)
-                if a["value"].notna().any() and b["value"].notna().any():
-                    out.append(KerasCost(backend, keras, native, figure, compare(a, b, figure, factor=factor)))
+            a, b = select(frame, native.name, figure), select(frame, keras.name, figure)
+            if a["value"].notna().any() and b["value"].notna().any():
+                out.append(KerasCost(keras.backend, keras.name, native.name, figure,
+                                     test_figure(a, b, figure, factor=factor)))
     return out
 
 

@@ -30,7 +30,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from kerasbench import samples, stats
+from kerasbench import paths, samples, stats
 from kerasbench.results import ResultsError, Tree, get, read_json, read_params
 
 CHANGED = (stats.WORSE, stats.BETTER, stats.FAILING, stats.INCOMPARABLE)
@@ -53,7 +53,7 @@ def fingerprints(tree: Tree, runs: list[samples.Run]) -> dict[str, dict[str, set
     for run in runs:
         if run.repeat:
             continue
-        env = read_json(tree, f"metrics/train/{run.framework}-{run.seed}.env.json") or {}
+        env = read_json(tree, paths.run_files(run.framework, run.seed)[paths.ENV]) or {}
         for key, value in fingerprint(env).items():
             out.setdefault(run.framework, {}).setdefault(key, set()).add(value)
     return out
@@ -97,10 +97,10 @@ def load_side(trees: Sequence[Tree]) -> Side:
                 raise ResultsError(f"rounds {trees[0].label} and {tree.label} are not one configuration: "
                                    f"params.yaml differs in {', '.join(changed)}")
             for fw in [fw for fw in prints if fw in own_prints]:   # a contender missing from a round adds nothing
-                diff = differences(prints[fw], own_prints[fw])
-                if diff:
+                differ = differences(prints[fw], own_prints[fw])
+                if differ:
                     raise ResultsError(f"rounds {trees[0].label} and {tree.label} ran on different machines or "
-                                       f"settings ({fw}: {'; '.join(diff)})")
+                                       f"settings ({fw}: {'; '.join(differ)})")
         values = tuple(frame["value"].fillna(-1.0))   # no two real runs time alike to the last digit
         if values in seen:
             raise ResultsError(f"rounds {seen[values]} and {tree.label} hold the same samples: the second did not "
@@ -159,7 +159,7 @@ def _count(selection: pd.DataFrame) -> int:
     return len(selection.loc[selection["disturbed"], samples.PROCESS].drop_duplicates())
 
 
-def compare(base: Sequence[Tree], head: Sequence[Tree], factor: float = stats.FACTOR,
+def diff(base: Sequence[Tree], head: Sequence[Tree], factor: float = stats.FACTOR,
             metric: str | None = None, force: bool = False, disturbed: str = "mark") -> Outcome:
     """Every contender x figure of both sides, each given as its rounds (usually one tree); raises
     ResultsError when a side has no results, or (disturbed="refuse") when a process was disturbed."""
@@ -187,10 +187,10 @@ def compare(base: Sequence[Tree], head: Sequence[Tree], factor: float = stats.FA
     for fw in frameworks:
         if fw in outcome.dropped:
             continue
-        diff = (differences(old.fingerprints[fw], new.fingerprints[fw])
-                if fw in old.fingerprints and fw in new.fingerprints else [])
-        if diff:
-            outcome.notes[fw] = diff
+        differ = (differences(old.fingerprints[fw], new.fingerprints[fw])
+                  if fw in old.fingerprints and fw in new.fingerprints else [])
+        if differ:
+            outcome.notes[fw] = differ
         head_has_runs = any(r.framework == fw for r in new.runs)
         for key, spec in samples.FIGURES.items():
             if pattern and not (pattern.search(key) or pattern.search(spec.header)):
@@ -199,7 +199,8 @@ def compare(base: Sequence[Tree], head: Sequence[Tree], factor: float = stats.FA
             if b["value"].isna().all() and h["value"].isna().all():
                 continue   # measured on neither side (e.g. GPU memory on a CPU)
             not_recorded = h.empty and head_has_runs   # the head's files no longer have this figure
-            result = samples.compare(b, h, key, factor=factor, comparable=(force or not diff) and not not_recorded)
+            comparable = (force or not differ) and not not_recorded
+            result = samples.test_figure(b, h, key, factor=factor, comparable=comparable)
             outcome.rows.append(Row(fw, key, result, (_count(b), _count(h))))
     return outcome
 
@@ -250,15 +251,16 @@ def markdown(outcome: Outcome, only_changed: bool = False) -> str:
                       "as spread."] if max(outcome.base_rounds, outcome.head_rounds) > 1 else []),
               "", "Counted: " + ", ".join(f"{counts[m]} `{m}`" for m in stats.MARKS) + "."]
     if any(any(r.disturbed) for r in outcome.rows):
-        lines += ["", "`*`: the samples include processes disturbed by the rest of the machine (kerasbench/interference.py; "
+        lines += ["", "`*`: the samples include processes disturbed by the rest of the machine "
+                      "(kerasbench/interference.py; "
                       "`--disturbed drop` leaves them out, `--disturbed refuse` stops): " + "; ".join(
                           f"{side} {', '.join(names)}" for side, names in outcome.disturbed.items()) + "."]
     elif outcome.disturbed_mode == "drop" and outcome.disturbed:
         lines += ["", "Left out (--disturbed drop), disturbed by the rest of the machine: " + "; ".join(
             f"{side} {', '.join(names)}" for side, names in outcome.disturbed.items()) + "."]
-    for fw, diff in outcome.notes.items():
+    for fw, differ in outcome.notes.items():
         verdict = "compared anyway (--force)" if outcome.forced else "not comparable (`x`; --force compares anyway)"
-        lines += ["", f"{fw}: machine or settings differ, {verdict}: {'; '.join(diff)}."]
+        lines += ["", f"{fw}: machine or settings differ, {verdict}: {'; '.join(differ)}."]
     if outcome.dropped:
         lines += ["", f"Not in the head's params.yaml, so not compared: {', '.join(outcome.dropped)}."]
     regressions = outcome.regressions

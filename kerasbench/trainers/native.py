@@ -1,7 +1,9 @@
 """What the three native LeNet-5s share, written once: initial weights, Keras' defaults, the fit loop.
 
 Each backend module (torch_lenet, jax_lenet, tf_lenet) subclasses `NativeTrainer` and fills in a
-handful of framework primitives (`_build`, `_put`, `_train_batch`, ...). Everything the Keras
+handful of framework primitives (`_build`, `_put`, `_train_batch`, ...); seeding, determinism, the
+device, waiting for it and what jit means come from the contender's Backend (kerasbench/backends/),
+as for the Keras trainer. Everything the Keras
 model decides outside the framework lives here: Glorot-uniform weights drawn from per-layer seeds
 the way `lenet.build` derives them, Keras' optimizer defaults, its validation split and batch
 order, and the epoch logs it reports. Weights travel in Keras' layout and order (conv kernels
@@ -11,13 +13,11 @@ same numbers for the same seed, and a Keras model's weights can be copied into a
 from __future__ import annotations
 
 import math
-import os
-import random
 from pathlib import Path
 
 import numpy as np
 
-from kerasbench import lenet
+from kerasbench import backends, lenet
 from kerasbench.lenet import PARAMETERS
 
 # Keras' weight list for the LeNet-5 of kerasbench.lenet: (name, shape) in model.get_weights() order.
@@ -71,11 +71,9 @@ def adam_epsilon(step, epsilon: float = 1e-7, beta_2: float = 0.999):
     return epsilon / (1.0 - beta_2**step) ** 0.5
 
 
-def seed_python(seed: int) -> None:
-    """What keras.utils.set_random_seed does besides the backend: Python's and NumPy's global RNGs."""
-    os.environ["PYTHONHASHSEED"] = str(seed)  # for child processes, as Keras does
-    random.seed(seed)
-    np.random.seed(seed)
+def batches(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """(start, size) of every batch over n images: Keras' rule, a smaller last batch."""
+    return [(start, min(batch_size, n - start)) for start in range(0, n, batch_size)]
 
 
 def save_weights(weights: list[np.ndarray], directory: Path) -> None:
@@ -90,37 +88,39 @@ def load_weights(directory: Path) -> list[np.ndarray]:
 class NativeTrainer:
     """The trainer interface of the train and evaluate stages, for a LeNet-5 without Keras.
 
-    Subclasses set BACKEND and DEFAULT_JIT and implement the primitives below the line.
+    Built as `Trainer(contender, module, train)` like every trainer; the stage has seeded the
+    backend and set its deterministic mode first (launch.Started.seed). Subclasses set DEFAULT_JIT
+    and implement the primitives below the line.
     """
-    BACKEND = ""
     DEFAULT_JIT = True
+    graph = True      # False: not even a graph (TensorFlow's eager mode, jit=False)
 
-    def __init__(self, train_params, *, deterministic: bool, precision: str, jit: bool | None):
+    def __init__(self, contender, module, train_params):
         if train_params.optimizer not in KERAS_OPTIMIZERS:
             raise ValueError(f"optimizer '{train_params.optimizer}' not supported; "
                              f"known: {', '.join(KERAS_OPTIMIZERS)}")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision '{precision}' not supported; known: {', '.join(PRECISIONS)}")
+        if train_params.precision not in PRECISIONS:
+            raise ValueError(f"precision '{train_params.precision}' not supported; known: {', '.join(PRECISIONS)}")
+        self.contender = contender
+        self.backend = backends.get(contender.backend)
         self.train_params = train_params
-        self.deterministic = deterministic
-        self.precision = precision
-        self.compute_dtype = PRECISIONS[precision]
-        self.loss_scaling = precision == "mixed_float16"  # as Keras' compile does
-        self.jit = self.DEFAULT_JIT if jit is None else bool(jit)
+        self.precision = train_params.precision
+        self.compute_dtype = PRECISIONS[self.precision]
+        self.loss_scaling = self.precision == "mixed_float16"  # as Keras' compile does
+        requested = contender.jit_request(train_params.jit_compile)
+        self.jit = self.DEFAULT_JIT if requested is None else requested
         self.optimizer_options = {"learning_rate": train_params.learning_rate,
                                   **KERAS_OPTIMIZERS[train_params.optimizer]}
         self._shuffle_rng = np.random.default_rng(0)
-        self._set_determinism(deterministic)
 
     def build(self, seed: int) -> None:
-        """Seed every RNG, draw the initial weights, create the model and the optimizer state."""
-        seed_python(seed)
-        self._seed_framework(seed)
+        """Draw the initial weights and the shuffle order's generator from `seed`, create the model and
+        the optimizer state (nothing here draws from the framework's global RNG)."""
         self._shuffle_rng = np.random.default_rng(seeds(seed)[len(WEIGHTS)])
         self._build(glorot_uniform(seed))
         count = self.count_params()
         if count != PARAMETERS:
-            raise AssertionError(f"native LeNet-5 ({self.BACKEND}) has {count} parameters, expected {PARAMETERS}")
+            raise AssertionError(f"native LeNet-5 ({self.backend.name}) has {count} parameters, expected {PARAMETERS}")
 
     def fit(self, x: np.ndarray, y: np.ndarray, hooks) -> None:
         """Keras fit's loop: split, per-epoch shuffle, batches with a smaller last one, epoch logs.
@@ -169,14 +169,11 @@ class NativeTrainer:
         self._build(load_weights(directory))
 
     def describe(self) -> dict:
-        return {"jit_compile": self.jit, "jit_meaning": self._jit_meaning(),
+        return {"jit_compile": self.jit, "jit_meaning": self.backend.jit_meaning(self.jit, eager=not self.graph),
                 "compute_dtype": self.compute_dtype, "variable_dtype": "float32"}
 
     # ---- framework primitives ------------------------------------------------------------
-    def _set_determinism(self, deterministic: bool) -> None: raise NotImplementedError
-    def _seed_framework(self, seed: int) -> None: raise NotImplementedError
     def _build(self, weights: list[np.ndarray]) -> None: raise NotImplementedError
-    def _jit_meaning(self) -> str: raise NotImplementedError
     def _put(self, x, y): raise NotImplementedError                   # numpy -> device data
     def _put_order(self, order: np.ndarray): raise NotImplementedError
     def _reset_metrics(self) -> None: raise NotImplementedError

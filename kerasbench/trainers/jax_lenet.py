@@ -21,7 +21,7 @@ import numpy as np
 import optax
 from jax import lax
 
-from kerasbench.native import common
+from kerasbench.trainers import native as common
 
 
 def conv(x, kernel, bias):
@@ -73,18 +73,7 @@ def _keras_eps(count, epsilon, beta_2):
 
 
 class Trainer(common.NativeTrainer):
-    BACKEND = "jax"
-    DEFAULT_JIT = True  # jax.jit is how JAX is meant to run
-
-    def _set_determinism(self, deterministic):
-        # JAX's CPU kernels are deterministic; on GPU, backends.deterministic_env (through contenders.activate) sets --xla_gpu_deterministic_ops.
-        pass
-
-    def _seed_framework(self, seed):
-        pass  # no JAX PRNG is used: weights come from NumPy (common.glorot_uniform), shuffling too
-
-    def _jit_meaning(self):
-        return "jax.jit (XLA)" if self.jit else "eager (op by op, no jax.jit)"
+    DEFAULT_JIT = True  # jax.jit is how JAX is meant to run; no JAX PRNG is used (weights and order from NumPy)
 
     def _build(self, weights):
         self.dtype = jnp.dtype(self.compute_dtype)
@@ -149,21 +138,18 @@ class Trainer(common.NativeTrainer):
         loss_sum, correct = np.asarray(self.metrics).tolist()  # waits for the device
         return loss_sum, correct
 
-    def _batches(self, n, batch_size):
-        return [(s, min(batch_size, n - s)) for s in range(0, n, batch_size)]
-
     def _evaluate(self, data, batch_size):
         x, y = data
-        total = sum(self.scores(self.weights, x, y, s, size=b) for s, b in self._batches(len(x), batch_size))
+        total = sum(self.scores(self.weights, x, y, s, size=b) for s, b in common.batches(len(x), batch_size))
         loss_sum, correct = np.asarray(total).tolist()
         return loss_sum, correct
 
     def _predict(self, data, batch_size, to_host):
         x = data[0]
-        out = [self.probs(self.weights, x, s, size=b) for s, b in self._batches(len(x), batch_size)]
+        out = [self.probs(self.weights, x, s, size=b) for s, b in common.batches(len(x), batch_size)]
         if to_host:
             return np.concatenate([np.asarray(p, dtype=np.float32) for p in out])
-        jax.block_until_ready(out)
+        self.backend.synchronize(out)
         return None
 
     def count_params(self):

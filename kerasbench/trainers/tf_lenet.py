@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from kerasbench.native import common
+from kerasbench.trainers import native as common
 
 
 def forward(weights, x, dtype):
@@ -52,27 +52,15 @@ class LeNet5(tf.Module):
 
 
 class Trainer(common.NativeTrainer):
-    BACKEND = "tensorflow"
-    DEFAULT_JIT = False  # tf.function graphs without XLA: TensorFlow's default (see _jit_meaning)
+    DEFAULT_JIT = False  # tf.function graphs without XLA: TensorFlow's default
 
-    def __init__(self, train_params, *, deterministic, precision, jit):
-        super().__init__(train_params, deterministic=deterministic, precision=precision, jit=jit)
-        self.graph = jit is not False  # tf.function unless eager was asked for
-
-    def _set_determinism(self, deterministic):
-        if deterministic:
-            tf.config.experimental.enable_op_determinism()
-
-    def _seed_framework(self, seed):
-        tf.random.set_seed(seed)
-
-    def _jit_meaning(self):
-        if self.jit:
-            return "tf.function + XLA"
-        return "tf.function graph" if self.graph else "eager (no tf.function)"
+    def __init__(self, contender, module, train_params):
+        super().__init__(contender, module, train_params)
+        # tf.function unless eager was asked for (jit false, from the contender or the param)
+        self.graph = contender.jit_request(train_params.jit_compile) is not False
 
     def _build(self, weights):
-        self.device = "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
+        self.device = self.backend.device()
         self.dtype = tf.as_dtype(self.compute_dtype)
         self.model = LeNet5(weights)
         zeros = lambda: [tf.Variable(tf.zeros_like(w), trainable=False) for w in self.model.weights]  # noqa: E731
@@ -165,7 +153,8 @@ class Trainer(common.NativeTrainer):
         return loss_sum, correct
 
     def _batches(self, n, batch_size):
-        return [(tf.constant(s, tf.int64), min(batch_size, n - s)) for s in range(0, n, batch_size)]
+        # start as a tensor: one trace for every offset
+        return [(tf.constant(s, tf.int64), b) for s, b in common.batches(n, batch_size)]
 
     def _evaluate(self, data, batch_size):
         x, y = data
@@ -178,7 +167,7 @@ class Trainer(common.NativeTrainer):
         out = [self.probs(x, s, b) for s, b in self._batches(len(x), batch_size)]
         if to_host:
             return np.concatenate([p.numpy().astype(np.float32) for p in out])
-        out[-1].numpy()  # TensorFlow runs one device stream in order: the last result means all are done
+        self.backend.synchronize(out[-1])  # one device stream, in order: the last result means all are done
         return None
 
     def count_params(self):

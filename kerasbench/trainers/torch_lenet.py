@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kerasbench.native import common
+from kerasbench.trainers import native as common
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -75,23 +75,10 @@ def to_keras(weights: list[np.ndarray]) -> list[np.ndarray]:
 
 
 class Trainer(common.NativeTrainer):
-    BACKEND = "torch"
     DEFAULT_JIT = False  # eager is PyTorch's default
 
-    def _set_determinism(self, deterministic):
-        if deterministic:
-            torch.use_deterministic_algorithms(True)
-            torch.backends.cudnn.deterministic = True
-            torch.backends.cudnn.benchmark = False
-
-    def _seed_framework(self, seed):
-        torch.manual_seed(seed)  # nothing here draws from it; seeded for anything that might
-
-    def _jit_meaning(self):
-        return "torch.compile (model; optimizer eager)" if self.jit else "eager"
-
     def _build(self, weights):
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = self.backend.device()
         self.net = LeNet5().to(self.device)
         self.set_weights(weights)
         self.forward = torch.compile(self.net) if self.jit else self.net
@@ -156,8 +143,8 @@ class Trainer(common.NativeTrainer):
     def _evaluate(self, data, batch_size):
         x, y = data
         metrics = torch.zeros(2, device=self.device)
-        for start in range(0, len(x), batch_size):
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        for start, size in common.batches(len(x), batch_size):
+            xb, yb = x[start:start + size], y[start:start + size]
             with self._autocast():
                 probs = self.forward(xb)
             metrics[0] += keras_loss(probs, yb) * len(xb)
@@ -169,11 +156,10 @@ class Trainer(common.NativeTrainer):
     def _predict(self, data, batch_size, to_host):
         x = data[0]
         with self._autocast():
-            out = [self.forward(x[s:s + batch_size]) for s in range(0, len(x), batch_size)]
+            out = [self.forward(x[s:s + b]) for s, b in common.batches(len(x), batch_size)]
         if to_host:
             return torch.cat(out).float().cpu().numpy()
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
+        self.backend.synchronize()
         return None
 
     def count_params(self):

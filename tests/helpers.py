@@ -1,0 +1,93 @@
+"""Test helpers, written once: running commands and stages the way a user does (`sh`, `git`, `run_stage`, with a
+git identity and this venv first on PATH), interpreters that see this venv's packages with some taken away or
+relabelled (how the tests show what happens when a contender's environment lacks a package or holds another
+version), and small params.yaml files for throwaway pipelines."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+# `git commit` and `dvc exp run` need an identity; a clean CI machine may have none.
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "kerasbench test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+                "GIT_COMMITTER_NAME": "kerasbench test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+
+
+def tool_env(base: dict | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a user's shell in a throwaway repository: this venv's tools first on PATH, DVC's
+    analytics off, a git identity, and no PYTHONPATH (the repository's own code is what runs)."""
+    env = {**(os.environ if base is None else base), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1", "GIT_TERMINAL_PROMPT": "0", **GIT_IDENTITY, **extra}
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def sh(cwd: Path, *cmd: str, env: dict | None = None, check: bool = True,
+       timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run a command as a user would (tool_env unless `env`); with `check`, a failure shows both streams' ends."""
+    result = subprocess.run(list(cmd), cwd=cwd, env=env or tool_env(), capture_output=True, text=True,
+                            timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
+                             f"{result.stderr[-3000:]}")
+    return result
+
+
+def git(cwd: Path, *args: str) -> str:
+    """git's standard output, with the test identity."""
+    return sh(cwd, "git", *args).stdout.strip()
+
+
+def run_stage(cwd: Path, module: str, *args: str, env: dict | None = None,
+              timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m MODULE ARGS` from `cwd` (which holds params.yaml), with this checkout's code."""
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=environ, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def shadow_venv(root: Path, drop: tuple[str, ...] = (), versions: dict[str, str] | None = None) -> Path:
+    """A venv under `root` whose site-packages is this one's, minus the entries whose names start with
+    one of `drop`, and with each `.dist-info` starting with a key of `versions` claiming that version.
+    Returns its python."""
+    site = Path(next(p for p in sys.path if p.endswith("site-packages")))
+    shadow = root / "site"
+    shadow.mkdir(parents=True)
+    for entry in site.iterdir():
+        name = entry.name.lower()
+        if name.startswith(drop):
+            continue
+        relabel = next((v for prefix, v in (versions or {}).items()
+                        if name.startswith(prefix) and name.endswith(".dist-info")), None)
+        if relabel is None:
+            (shadow / entry.name).symlink_to(entry)
+            continue
+        shutil.copytree(entry, shadow / entry.name)
+        meta = shadow / entry.name / "METADATA"
+        meta.write_text(re.sub(r"(?m)^Version: .*$", f"Version: {relabel}", meta.read_text(), count=1))
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (next(venv.glob("lib/python*/site-packages")) / "shadow.pth").write_text(f"{shadow}\n")
+    return venv / "bin" / "python"
+
+
+def write_small_params(source: Path, dest: Path, frameworks: list[str], train_images: int, test_images: int,
+                       epochs: int, evaluate_repeats: int, **train) -> Path:
+    """`source`'s params.yaml with synthetic data of the given size, these contenders and a short
+    training (`train` overrides more train.* keys), written to `dest`/params.yaml."""
+    import yaml
+
+    from kerasbench.params import read_yaml
+    params = read_yaml((source / "params.yaml").read_text())
+    params["data"].update(source="synthetic", md5=None, synthetic={"train": train_images, "test": test_images})
+    params["frameworks"] = list(frameworks)
+    params["train"].update(epochs=epochs, **train)
+    params["evaluate"]["repeats"] = evaluate_repeats
+    path = dest / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path

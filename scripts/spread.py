@@ -1,7 +1,7 @@
 """How much do fresh training processes of one contender differ under each setting, and how many does a change need?
 
-    python -m scripts.spread VARIANT [VARIANT ...] [--frameworks F ...] [--processes 5] [--data NPZ]
-                             [--out DIR] [--factor 1.10] [--seed 0]
+    python -m scripts.spread VARIANT [VARIANT ...] [--frameworks F ...] [--processes 5] [--epochs 4]
+                             [--data NPZ] [--out DIR] [--factor 1.10] [--seed 0]
 
 VARIANT is NAME:KEY=VALUE[,KEY=VALUE...], each KEY a key of params.yaml's `train` section, e.g.
 `default:threads=default pinned:threads=1`; the special key `probe=off` runs the variant with
@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("variants", nargs="+", type=variant, metavar="VARIANT")
     parser.add_argument("--frameworks", nargs="+")
     parser.add_argument("--processes", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=4, help="per process (>= 2: epochs 2.. are the steady ones)")
     parser.add_argument("--data", type=Path, default=ROOT / "data/prepared/cifar10.npz")
     parser.add_argument("--out", type=Path, default=ROOT / "reports/spread")
     parser.add_argument("--factor", type=float, default=1.10)
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     base = read_yaml((ROOT / "params.yaml").read_text())
     frameworks = args.frameworks or list(base["frameworks"])
     base["frameworks"], base["seeds"], base["repeats"] = frameworks, [0], args.processes
+    base["train"]["epochs"] = args.epochs
     if not args.data.is_file() or not args.data.with_suffix(".json").is_file():
         sys.exit(f"error: {args.data} (and its .json) not found: run `dvc repro prepare` first "
                  "(data.source: synthetic works offline)")

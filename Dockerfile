@@ -10,7 +10,11 @@
 # (nvidia-* packages), so the image adds none; a second cuDNN on the loader path would only
 # add gigabytes and a chance of loading the wrong one. What it keeps is the NVIDIA container
 # runtime's settings (NVIDIA_VISIBLE_DEVICES, NVIDIA_DRIVER_CAPABILITIES).
-FROM nvidia/cuda:12.9.1-base-ubuntu22.04
+# Pinned by digest beside its tag: a re-pushed tag cannot change what is built. The digest is the
+# one public projects pin for this tag; Docker Hub cannot be reached from the development machine,
+# so check it before a release with `docker buildx imagetools inspect nvidia/cuda:12.9.1-base-ubuntu22.04`
+# (docs/container.md), and update tag and digest together.
+FROM nvidia/cuda:12.9.1-base-ubuntu22.04@sha256:59436e8ac61921052d8f420be8b8cb8b117f1d7cc643397a289e37aaa0b83ea1
 
 # The base image would refuse to start on a driver older than CUDA 12.9's (575). The wheels
 # accept less: TensorFlow 2.21 and JAX 0.10.2 are CUDA 12 builds (driver >= 525.60.13 through

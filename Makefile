@@ -8,6 +8,7 @@ PYTHON      ?= python3
 VENV        := .venv
 BIN         := $(VENV)/bin
 LOCK        := requirements.lock
+PIP_LOCK    := requirements/pip.lock
 TORCH_LOCK  := requirements/torch-cpu.lock
 # torch's CPU build lives on PyTorch's own index; PyPI's Linux wheel is the CUDA build. Only
 # torch is asked for there (an unreachable index costs pip retries per package).
@@ -20,11 +21,13 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 .PHONY: setup repro test test-e2e test-all lint bench lock gpu-lock
 
 # Re-installs only when a lock file changed since the last install.
-$(BIN)/.installed: $(LOCK) $(TORCH_LOCK)
+# Every file is checked against its hash in the locks (--require-hashes): a tampered or substituted
+# package stops the setup with pip's message.
+$(BIN)/.installed: $(LOCK) $(PIP_LOCK) $(TORCH_LOCK)
 	@$(PYTHON) -c 'import platform, sys; ok = sys.version_info[:2] == (3, 11) and sys.platform == "linux" and platform.machine() == "x86_64"; ok or sys.exit(f"kerasbench: the locks are for CPython 3.11 on Linux x86-64; $(PYTHON) is {platform.python_implementation()} {platform.python_version()} on {sys.platform} {platform.machine()}. Set PYTHON=/path/to/python3.11, or use the container.")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet "$$(grep '^pip==' $(LOCK))"
-	$(BIN)/python -m pip install --quiet --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r $(PIP_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes --index-url $(TORCH_INDEX) -r $(TORCH_LOCK)
 	$(BIN)/python -m pip check
 	touch $@
@@ -55,8 +58,9 @@ lint: setup
 bench: setup
 	$(BIN)/python -m scripts.benchmark $(ARGS)
 
-# Regenerate both locks: a clean venv from requirements/*.in (torch from TORCH_INDEX), then
-# pip freeze for requirements.lock, and torch's version and wheel hash for the torch lock.
+# Regenerate the locks: a clean venv from requirements/*.in (torch from TORCH_INDEX), then pip freeze
+# for requirements.lock and requirements/pip.lock with every file's hash from PyPI, and torch's version
+# and wheel hash for the torch lock (scripts/lock.py).
 lock:
 	rm -rf build/lock-venv build/torch
 	$(PYTHON) -m venv build/lock-venv

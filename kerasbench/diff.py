@@ -167,8 +167,8 @@ def diff(base: Sequence[Tree], head: Sequence[Tree], factor: float = stats.FACTO
         pattern = re.compile(metric) if metric else None
     except re.error as err:
         raise ResultsError(f"--metric: not a regular expression ({err})") from None
-    if not factor >= 1:
-        raise ResultsError(f"--factor must be at least 1, got {factor}")
+    if not (math.isfinite(factor) and factor > 1):
+        raise ResultsError(f"--factor must be a finite number above 1 (the smallest change worth a mark), got {factor}")
     if disturbed not in DISTURBED:
         raise ResultsError(f"--disturbed must be one of {', '.join(DISTURBED)}, got {disturbed!r}")
     old, new = load_side(base), load_side(head)

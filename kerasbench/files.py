@@ -1,4 +1,5 @@
-"""Writing outputs so that a failed stage never leaves a half-written file behind."""
+"""Writing outputs so that a failed stage never leaves a half-written file behind, and says which file
+could not be written (no space, read-only, permission) in one line (kerasbench/guard.py)."""
 from __future__ import annotations
 
 import contextlib
@@ -9,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from kerasbench.guard import WRITE_ERRORS, explain
+
 
 @contextlib.contextmanager
 def atomic_path(final: Path | str, suffix: str = "") -> Iterator[Path]:
@@ -18,8 +21,11 @@ def atomic_path(final: Path | str, suffix: str = "") -> Iterator[Path]:
     `suffix` keeps an extension some writers insist on (numpy adds .npz, Keras wants .keras).
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{suffix}", dir=final.parent)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".tmp{suffix}", dir=final.parent)
+    except OSError as err:
+        raise (explain(err, final) if err.errno in WRITE_ERRORS else err) from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -28,6 +34,9 @@ def atomic_path(final: Path | str, suffix: str = "") -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, final)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise (explain(err, final) if err.errno in WRITE_ERRORS else err) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -50,8 +59,11 @@ def atomic_dir(final: Path | str) -> Iterator[Path]:
     On any exception the temporary folder is removed and `final` is left as it was.
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    except OSError as err:
+        raise (explain(err, final) if err.errno in WRITE_ERRORS else err) from None
     try:
         yield tmp
         umask = os.umask(0)
@@ -64,6 +76,9 @@ def atomic_dir(final: Path | str) -> Iterator[Path]:
             shutil.rmtree(old)
         else:
             os.replace(tmp, final)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise (explain(err, final) if err.errno in WRITE_ERRORS else err) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

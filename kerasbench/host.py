@@ -41,6 +41,11 @@ def allowed_cpus() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
+def available_memory() -> int:
+    """Bytes of memory available to new allocations now (psutil: MemAvailable)."""
+    return int(psutil.virtual_memory().available)
+
+
 def quota_cpus(cpu_max: str) -> float | None:
     """CPUs' worth of time a cgroup v2 `cpu.max` line ("QUOTA PERIOD" or "max PERIOD") allows; None: no limit."""
     parts = cpu_max.split()

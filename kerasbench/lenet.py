@@ -1,8 +1,7 @@
-"""LeNet-5 for 32x32x3 input, written once for every contender's `keras` module, and the data rules every
-trainer shares (scaling, Keras' validation split). The Keras trainer is kerasbench/trainers/keras_fit.py."""
+"""LeNet-5 for 32x32x3 input, written once for every contender's `keras` module, and the scaling every
+trainer applies to the images. Keras' validation split is params.Train.train_count; the Keras trainer is
+kerasbench/trainers/keras_fit.py."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -53,11 +52,6 @@ def compile_model(keras, model, train, jit: bool | None) -> None:
 def effective_jit_compile(model) -> bool:
     """What the framework resolved jit_compile to (Keras 3 resolves 'auto'; tf-keras keeps None = off)."""
     return bool(getattr(model, "jit_compile", False))
-
-
-def train_count(n: int, validation_split: float) -> int:
-    """Keras fit's split: the first floor(n * (1 - split)) samples train, the rest validate (before shuffling)."""
-    return int(math.floor(n * (1.0 - validation_split)))
 
 
 def scale(images: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ YAML 1.1, would read it as a string), `yes` is a string.
 from __future__ import annotations
 
 import difflib
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
@@ -18,6 +19,7 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import AliasEvent
 
 from kerasbench import contenders, host
 
@@ -55,16 +57,18 @@ class ParamsError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # inf and nan are refused everywhere: no infinite timeout, no NaN learning rate
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class Synthetic(_Strict):
-    train: Count
-    test: Count
+    # At most what the CIFAR-10 binary format holds: 5 files of 10,000 training images, 10,000 test images.
+    train: Annotated[int, Field(ge=1, le=50_000)]
+    test: Annotated[int, Field(ge=1, le=10_000)]
 
 
 class Download(_Strict):
-    timeout_s: Annotated[float, Field(gt=0)]
+    timeout_s: Annotated[float, Field(gt=0, le=3600)]      # an hour without a byte is a dead connection
     retries: Annotated[int, Field(ge=0, le=100)]
 
 
@@ -106,6 +110,24 @@ class Train(_Strict):
     compile_cache: Literal["off", "cold", "warm"]
     threads: Threads
 
+    def train_count(self, n: int) -> int:
+        """Keras fit's split: the first floor(n * (1 - validation_split)) samples train, the rest validate
+        (before shuffling). The one place this rule is written."""
+        return int(math.floor(n * (1.0 - self.validation_split)))
+
+    def check_data(self, n: int) -> str | None:
+        """Why training on n images with these settings is impossible, or None."""
+        fitted = self.train_count(n)
+        if fitted < 1:
+            return (f"train.validation_split {self.validation_split:g} of {n:,} images leaves no image to train on")
+        if self.validation_split > 0 and fitted == n:
+            return (f"train.validation_split {self.validation_split:g} of {n:,} images leaves no image to validate "
+                    f"on; use at least {1 / n:.2g}, or 0")
+        if self.batch_size > fitted:
+            return (f"train.batch_size {self.batch_size:,} is larger than the {fitted:,} images each epoch trains on; "
+                    f"use at most {fitted:,}")
+        return None
+
 
 class Evaluate(_Strict):
     batch_size: Count
@@ -141,6 +163,12 @@ def _where(loc: tuple) -> str:
     return out
 
 
+def shorten(value: object, limit: int = 80) -> str:
+    """repr(value), cut to `limit` characters: an error message never prints a huge value whole."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 25]}... ({len(text):,} characters)"
+
+
 def _explain(err: ValidationError, path: Path) -> str:
     lines = []
     for e in err.errors():
@@ -153,7 +181,7 @@ def _explain(err: ValidationError, path: Path) -> str:
             message = e["msg"].removeprefix("Value error, ")
             lines.append(f"{path}: {key}: {message}" if key and not message.startswith(key) else f"{path}: {message}")
         else:
-            lines.append(f"{path}: {key}: {e['msg']} (got {e['input']!r})")
+            lines.append(f"{path}: {key}: {e['msg']} (got {shorten(e['input'])})")
     return "\n".join(lines)
 
 
@@ -180,17 +208,30 @@ def load(path: Path | str = "params.yaml") -> Params:
     return check_machine(parse(raw, path), path)
 
 
+IMAGE_BYTES = 3072 * 5   # one image in memory at its peak: uint8 as prepared, float32 as trained
+
+
 def check_machine(p: Params, path: Path | str = "params.yaml") -> Params:
     """Limits that only the machine running a stage knows (a grid is planned elsewhere: `parse` alone)."""
     cpus = len(host.allowed_cpus())
     if p.train.threads != "default" and p.train.threads > cpus:
         raise ParamsError(f"{path}: train.threads: {p.train.threads} is more than the {cpus} CPU(s) this process "
                           "may use here; use at most that, or 'default'")
+    if p.data.is_synthetic:
+        needed = (p.data.synthetic.train + p.data.synthetic.test) * IMAGE_BYTES
+        available = host.available_memory()
+        if needed > available:
+            raise ParamsError(f"{path}: data.synthetic: {p.data.synthetic.train:,} + {p.data.synthetic.test:,} "
+                              f"images need about {needed / 2**30:.1f} GiB, but {available / 2**30:.1f} GiB of "
+                              "memory is available here")
     return p
 
 
 def read_yaml(text: str):
-    """Parse YAML exactly as DVC parses params.yaml (dvc.utils.serialize.parse_yaml)."""
+    """Parse YAML exactly as DVC parses params.yaml (dvc.utils.serialize.parse_yaml), but refuse aliases
+    (`*name`) before anything is built: a few kilobytes of nested aliases expand to gigabytes."""
+    if "*" in text and any(isinstance(event, AliasEvent) for event in YAML(typ="safe").parse(text)):
+        raise YAMLError("YAML aliases (*name) are not allowed: write every value out")
     return YAML(typ="safe").load(text)
 
 

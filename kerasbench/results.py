@@ -90,13 +90,17 @@ def experiments(repo: Path) -> dict[str, list[str]]:
 def resolve(spec: str, repo: Path) -> Tree:
     """`workspace`, a git revision (commit, branch, tag, HEAD~1), or a DVC experiment name."""
     repo = Path(repo)
+    if not repo.is_dir():
+        raise ResultsError(f"--repo {repo}: no such folder")
     top = git(repo, "rev-parse", "--show-toplevel", check=False)
     if spec == WORKSPACE:
         return Directory(Path(top.stdout.strip()) if top.returncode == 0 else repo)
     if top.returncode != 0:
         raise ResultsError(f"{repo} is not inside a git repository")
     repo = Path(top.stdout.strip())   # git pathspecs are relative to the working directory: use the top
-    found = git(repo, "rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}", check=False)
+    found = git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", spec, check=False)
+    if found.returncode == 0:   # any revision git accepts (HEAD~1, a tag, :/message), peeled to its commit
+        found = git(repo, "rev-parse", "--verify", "--quiet", f"{found.stdout.strip()}^{{commit}}", check=False)
     if found.returncode == 0:
         sha = found.stdout.strip()
         return Revision(repo, sha, sha[:7] if sha.startswith(spec.lower()) else f"{spec} ({sha[:7]})")

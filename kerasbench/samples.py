@@ -136,6 +136,8 @@ class Figure:
     better: Better
     extract: Extract
     source: str = "train"     # the process whose samples these are: train, or eval (inference)
+    file: str = paths.TRAIN   # the file its samples come from (kerasbench/paths.py), for error messages
+    positive: bool = True     # a time, size or rate: a recorded value must be finite and above zero
 
     @property
     def header(self) -> str:
@@ -145,17 +147,19 @@ class Figure:
 # Order = the order of tables and of compare's rows.
 FIGURES: dict[str, Figure] = {
     "first_epoch_s": Figure("first epoch", "s", "lower", per_run("time.first_epoch_s")),
-    "steady_epoch_s": Figure("steady epoch", "s", "lower", epoch_seconds),
-    "steady_images_per_s": Figure("steady training", "images/s", "higher", epoch_images_per_s),
+    "steady_epoch_s": Figure("steady epoch", "s", "lower", epoch_seconds, file=paths.HISTORY),
+    "steady_images_per_s": Figure("steady training", "images/s", "higher", epoch_images_per_s, file=paths.HISTORY),
     "fit_s": Figure("training time, fit", "s", "lower", per_run("time.fit_s")),
-    "steady_fit_s": Figure("fit at steady pace", "s", "lower", steady_fit_s),
-    "one_off_s": Figure("one-off cost", "s", "lower", one_off_s),
+    "steady_fit_s": Figure("fit at steady pace", "s", "lower", steady_fit_s, file=paths.HISTORY),
+    "one_off_s": Figure("one-off cost", "s", "lower", one_off_s, file=paths.HISTORY, positive=False),
     "import_s": Figure("import", "s", "lower", per_run("time.import_s")),
     "build_s": Figure("model build and compile", "s", "lower", per_run("time.build_s")),
-    "predict_images_per_s": Figure("predict() throughput", "images/s", "higher", per_pass("predict"), "eval"),
-    "forward_images_per_s": Figure("forward pass on device", "images/s", "higher", per_pass("forward"), "eval"),
+    "predict_images_per_s": Figure("predict() throughput", "images/s", "higher", per_pass("predict"), "eval",
+                                   paths.INFERENCE),
+    "forward_images_per_s": Figure("forward pass on device", "images/s", "higher", per_pass("forward"), "eval",
+                                   paths.INFERENCE),
     "first_predict_s": Figure("first predict() call", "s", "lower", per_run("inference.first_predict_s", "eval"),
-                              "eval"),
+                              "eval", paths.EVAL),
     "rss_peak_mib": Figure("process peak RSS", "MiB", "lower", per_run("memory.rss_peak_os_mib")),
     "rss_peak_fit_mib": Figure("peak RSS during fit", "MiB", "lower", per_run("memory.rss_peak_fit_mib")),
     "build_increase_mib": Figure("memory increase at build", "MiB", "lower", per_run("memory.build_increase_mib")),
@@ -177,13 +181,23 @@ def disturbance(run: Run, source: str) -> str | None:
     return interference.disturbed((doc or {}).get("interference"))
 
 
+def checked(run: Run, key: str, figure: Figure, value: float) -> float:
+    """The value, or ResultsError naming the file and the figure when no measurement can give it."""
+    if math.isnan(value) or (math.isfinite(value) and (value > 0 or not figure.positive)):
+        return value
+    where = paths.run_files(run.framework, run.seed, run.repeat)[figure.file]
+    rule = "positive and finite" if figure.positive else "finite"
+    raise ResultsError(f"{where}: {figure.header} is {value!r}; a measured {figure.unit} figure must be {rule} "
+                       f"({key})")
+
+
 def table(runs: Iterable[Run], figures: dict[str, Figure] | None = None) -> pd.DataFrame:
     """The tidy table: one row per sample, columns framework, round, seed, repeat, figure, value, disturbed."""
     figures = FIGURES if figures is None else figures
     rows = []
     for r in runs:
         noisy = {source: disturbance(r, source) is not None for source in ("train", "eval")}
-        rows += [(r.framework, r.round, r.seed, r.repeat, key, value, noisy[figure.source])
+        rows += [(r.framework, r.round, r.seed, r.repeat, key, checked(r, key, figure, value), noisy[figure.source])
                  for key, figure in figures.items() for value in figure.extract(r)]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.astype({"round": int, "seed": int, "repeat": int, "value": float, "disturbed": bool})
@@ -223,11 +237,26 @@ def read_run(tree: Tree, framework: str, seed: int, repeat: int) -> Run | None:
     """One run's files; None when its train metrics or history are missing (its evaluation may be)."""
     files = run_paths(framework, seed, repeat)
     train = read_json(tree, files[paths.TRAIN])
-    history = read_csv(tree, files[paths.HISTORY], HISTORY_COLUMNS)
+    history = numeric(read_csv(tree, files[paths.HISTORY], HISTORY_COLUMNS), HISTORY_COLUMNS, files[paths.HISTORY])
     if train is None or history is None:
         return None
+    inference = read_csv(tree, files[paths.INFERENCE], INFERENCE_COLUMNS)
     return Run(framework, seed, repeat, train, history, read_json(tree, files[paths.EVAL]),
-               read_csv(tree, files[paths.INFERENCE], INFERENCE_COLUMNS))
+               numeric(inference, ("pass", "seconds", "images_per_s"), files[paths.INFERENCE]))
+
+
+def numeric(frame: pd.DataFrame | None, columns: Iterable[str], where: str) -> pd.DataFrame | None:
+    """The frame with these columns as numbers, or ResultsError naming the first cell that is not one."""
+    if frame is None:
+        return None
+    for column in columns:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna()
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0])
+            raise ResultsError(f"{where}: row {row + 1}, column {column}: {frame[column].iloc[row]!r} is not a number")
+        frame = frame.assign(**{column: values})
+    return frame
 
 
 def discover(tree: Tree) -> list[tuple[str, int, int]]:

@@ -44,7 +44,7 @@ def main() -> None:
     model.fit(x, y, batch_size=batch, epochs=epochs, validation_split=train.validation_split, shuffle=train.shuffle,
               verbose=0)
     fit_s = time.perf_counter() - t
-    images = lenet.train_count(len(x), train.validation_split)   # what fit trains on; the rest validates
+    images = train.train_count(len(x))   # what fit trains on; the rest validates
     print(json.dumps({"framework": framework, "batch_size": batch, "epochs": epochs, "images": images,
                       "fit_s": fit_s, "process_s": time.perf_counter() - started}))
 

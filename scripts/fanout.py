@@ -57,12 +57,14 @@ def _prepare(args) -> tuple[Path, grids.Grid, str, str, list[grids.Cell]]:
     root, grid = _load(args)
     if args.engine == "slurm":
         slurm.check_time(args.time)
+        slurm.check_partition(args.partition)
         slurm.require()
     elif not args.image:
         raise FanoutError("--engine kubernetes needs --image (the project's container image, e.g. "
                           "registry.example.org/kerasbench:1.0)", 2)
     else:
         kubernetes.check_resources(args.cpus, args.memory)
+        kubernetes.check_names(args.image, args.git_secret, args.dvc_secret, args.parallelism)
         if args.apply:
             kubernetes.require()
     if args.container_exec is not None and (not args.container_exec.strip() or "\n" in args.container_exec):

@@ -24,7 +24,7 @@ import requests
 import urllib3.exceptions
 from tqdm import tqdm
 
-from kerasbench import synthetic
+from kerasbench import guard, synthetic
 from kerasbench.files import atomic_path, write_json
 from kerasbench.params import Params, load_or_exit
 
@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 2:
         sys.exit(USAGE)
     out, out_json = map(Path, args)
+    guard.start([out, out_json], "download")
     params = load_or_exit("params.yaml")
     for stale in (out, out_json):  # a failed run must not leave a previous run's output behind
         stale.unlink(missing_ok=True)
@@ -218,4 +219,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guard.run(main)

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from kerasbench import fingerprint, interference, launch, measure
+from kerasbench import fingerprint, guard, interference, launch, measure
 from kerasbench.contenders import ContenderError
 from kerasbench.files import atomic_path, write_json
 from kerasbench.params import load_or_exit
@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fingerprints", metavar="DIR",
                         help="check DIR/<framework>.json (kerasbench/fingerprint.py) first")
     args = parser.parse_args(argv)
+    guard.start([p for p in (args.metrics, args.env, args.confusion, args.per_class, args.inference) if p != "-"],
+                "evaluate")
     params = load_or_exit()
     if args.fingerprints:
         fingerprint.require(args.fingerprints, [args.framework])
@@ -125,4 +127,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guard.run(main)

@@ -3,9 +3,13 @@
 usage: python -m stages.prepare <archive> <archive_json> <out_npz> <out_json>
 
 The archive is read straight from the tar.gz (nothing is extracted, nothing unpickled).
-Its members are checked before any pixel is decoded: exactly the official names, regular
-files only, whole 3,073-byte records, ten class names. Output arrays are allocated once at
-their final size and each member is decoded into its slice in small chunks, so peak
+Its members are checked one by one as their headers are read, before any pixel is decoded:
+exactly the official names, regular files only, whole 3,073-byte records, no member larger than
+the format allows (10,000 records; small text files), and no more members than the format has,
+so a crafted archive is refused at its first bad header, not after listing or expanding it all.
+After decoding, the rest of the compressed stream is read, so a gzip CRC error fails prepare.
+Output arrays are allocated once at their final size and each member is decoded into its slice
+in small chunks, so peak
 memory stays close to the size of the arrays written. data.limit_train / data.limit_test
 keep the FIRST N images of each split (train in data_batch_1..5 order, then record order).
 """
@@ -22,11 +26,15 @@ from pathlib import Path
 import numpy as np
 
 from kerasbench import cifar_format as fmt
+from kerasbench import guard
 from kerasbench.files import atomic_path
 from kerasbench.params import load_or_exit
 
 CHUNK_RECORDS = 1024          # records decoded at a time (3 MiB)
 META_MAX_BYTES = 64 * 1024    # batches.meta.txt is ten short lines
+README_MAX_BYTES = 64 * 1024  # readme.html is one line
+RECORDS_MAX = 10_000          # records per data file in the CIFAR-10 binary format
+MEMBERS_MAX = len(fmt.ALLOWED_MEMBERS) + 2   # the files, their folder, and one "." entry some tools add
 USAGE = "usage: python -m stages.prepare <archive> <archive_json> <out_npz> <out_json>"
 
 
@@ -46,8 +54,20 @@ def _kind(member: tarfile.TarInfo) -> str:
     return "a device, FIFO or other special file"
 
 
-def check_members(members: list[tarfile.TarInfo]) -> dict[str, tarfile.TarInfo]:
-    """The archive's members by (normalised) name, or ArchiveError naming the first bad one."""
+def bounded(tar: tarfile.TarFile):
+    """The archive's members, read header by header, refused once there are more than the format has."""
+    count = 0
+    while (member := tar.next()) is not None:
+        count += 1
+        if count > MEMBERS_MAX:
+            raise ArchiveError(f"more than {MEMBERS_MAX} members; the CIFAR-10 binary archive has "
+                               f"{len(fmt.ALLOWED_MEMBERS)} files in one folder")
+        yield member
+
+
+def check_members(members) -> dict[str, tarfile.TarInfo]:
+    """The archive's members by (normalised) name, or ArchiveError naming the first bad one (each member is
+    checked as it comes, before the next header is read)."""
     found: dict[str, tarfile.TarInfo] = {}
     for member in members:
         name = member.name
@@ -65,6 +85,11 @@ def check_members(members: list[tarfile.TarInfo]) -> dict[str, tarfile.TarInfo]:
                                f"test_batch.bin, batches.meta.txt and readme.html")
         if clean in found:
             raise ArchiveError(f"member {name!r} appears twice")
+        limit = {fmt.META_MEMBER: META_MAX_BYTES, fmt.README_MEMBER: README_MAX_BYTES}.get(
+            clean, RECORDS_MAX * fmt.RECORD_BYTES)
+        if member.size > limit:
+            raise ArchiveError(f"member {name!r} declares {member.size:,} bytes, more than the format allows "
+                               f"({limit:,})")
         found[clean] = member
     missing = [name for name in fmt.REQUIRED_MEMBERS if name not in found]
     if missing:
@@ -74,9 +99,6 @@ def check_members(members: list[tarfile.TarInfo]) -> dict[str, tarfile.TarInfo]:
         if size == 0 or size % fmt.RECORD_BYTES:
             raise ArchiveError(f"member {name!r} holds {size:,} bytes, not a whole non-zero number "
                                f"of {fmt.RECORD_BYTES:,}-byte records")
-    if found[fmt.META_MEMBER].size > META_MAX_BYTES:
-        raise ArchiveError(f"member {fmt.META_MEMBER!r} is {found[fmt.META_MEMBER].size:,} bytes; "
-                           f"expected ten class names")
     return found
 
 
@@ -123,7 +145,7 @@ def read_archive(path: Path | str, limit_train: int | None = None, limit_test: i
     """x_train, y_train, x_test, y_test (uint8, HWC images) and class_names from the archive."""
     try:
         with tarfile.open(path, "r:gz") as tar:
-            members = check_members(tar.getmembers())
+            members = check_members(bounded(tar))
             counts = {name: members[name].size // fmt.RECORD_BYTES for name in fmt.DATA_MEMBERS}
             n_train = _limit(limit_train, sum(counts[n] for n in fmt.TRAIN_MEMBERS), "data.limit_train", "train")
             n_test = _limit(limit_test, counts[fmt.TEST_MEMBER], "data.limit_test", "test")
@@ -146,6 +168,8 @@ def read_archive(path: Path | str, limit_train: int | None = None, limit_test: i
                 x_key, y_key, lo, hi = plan[name]
                 if hi > lo:
                     _decode_member(tar, members[name], name, out[x_key][lo:hi], out[y_key][lo:hi])
+            while tar.fileobj.read(1 << 20):   # to the end of the gzip stream: its CRC is checked there
+                pass
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
         raise ArchiveError(f"{path}: not a readable tar.gz archive ({type(err).__name__}: {err})") from None
     out["class_names"] = np.array(names)
@@ -196,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 4:
         sys.exit(USAGE)
     archive, archive_json, out_npz, out_json = map(Path, args)
+    guard.start([out_npz, out_json], "prepare")
     data = load_or_exit("params.yaml").data
     for stale in (out_npz, out_json):  # a failed run must not leave a previous run's output behind
         stale.unlink(missing_ok=True)
@@ -218,4 +243,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guard.run(main)

@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from kerasbench import fingerprint, supervise
+from kerasbench import fingerprint, guard, supervise
 from kerasbench.files import atomic_dir
 from kerasbench.params import load_or_exit
 
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fingerprints", metavar="DIR",
                         help="check DIR/<framework>.json (kerasbench/fingerprint.py) before the first run")
     args = parser.parse_args(argv)
+    guard.start([args.out_dir], "repeat")
     params = load_or_exit()   # ./params.yaml, as the train processes it runs read it
     if args.fingerprints and params.repeats > 1:
         fingerprint.require(args.fingerprints, list(params.frameworks))
@@ -79,4 +80,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guard.run(main)

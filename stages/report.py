@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from kerasbench import guard
 from kerasbench.params import load_or_exit
 from kerasbench.report.build import build
 from kerasbench.results import ResultsError
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=Path("."),
                         help="folder holding metrics/ and plots/ (default: the current directory)")
     args = parser.parse_args(argv)
+    guard.start([args.out_dir / "report.md", args.out_summary], "report")
     p = load_or_exit(args.params)
     try:
         report = build(p, args.out_dir, args.out_summary, args.results)
@@ -39,4 +41,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    guard.run(main)

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kerasbench import fingerprint, interference, launch, measure, supervise
+from kerasbench import fingerprint, guard, interference, launch, measure, supervise
 from kerasbench.contenders import ContenderError
 from kerasbench.files import atomic_dir, atomic_path, write_json
 from kerasbench.params import load_or_exit
@@ -41,10 +41,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="check DIR/<framework>.json (kerasbench/fingerprint.py) first")
     parser.add_argument("--compile-cache-dir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    guard.start([p for p in (args.model, args.metrics, args.env, args.history) if p != "-"], "train")
     params = load_or_exit()
     if args.fingerprints:
         fingerprint.require(args.fingerprints, [args.framework])
     train = params.train
+    impossible = train.check_data(json.loads(Path(args.data_json).read_text())["train"])
+    if impossible:   # before anything is imported or trained
+        sys.exit(f"error: {impossible}")
     cache_mode = args.compile_cache or train.compile_cache
     cache_dir = Path(args.compile_cache_dir or Path("models") / "compile-cache" / Path(args.metrics).stem).resolve()
     try:
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
 
     history = pd.DataFrame(clock.epochs)
     epochs = measure.epoch_summary(history["epoch_s"].tolist())
-    fitted = lenet.train_count(len(x_train), train.validation_split)
+    fitted = train.train_count(len(x_train))
     described = trainer.describe()
     cache_gap = backend.compile_cache_gap(described["jit_compile"])
     metrics = {
@@ -212,4 +216,4 @@ def prepare_compile_cache(args, mode: str, directory: Path) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    guard.run(main)

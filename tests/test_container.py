@@ -148,7 +148,8 @@ def test_base_image_is_the_smallest_pinned_cuda_image():
     """The wheels bring CUDA and cuDNN: no cudnn or runtime flavour, whose libraries would be a second copy."""
     froms = [args for op, args in DOCKER if op == "FROM"]
     assert len(froms) == 1
-    assert re.fullmatch(r"nvidia/cuda:\d+\.\d+\.\d+-base-ubuntu22\.04", froms[0]), froms[0]
+    # the tag says what it is, the digest pins what is built
+    assert re.fullmatch(r"nvidia/cuda:\d+\.\d+\.\d+-base-ubuntu22\.04@sha256:[0-9a-f]{64}", froms[0]), froms[0]
 
 
 def test_the_image_accepts_every_driver_some_backend_accepts():

@@ -16,6 +16,7 @@ import yaml
 
 from kerasbench.fanout import collect, grid, kubernetes, slurm, state, task
 from kerasbench.fanout.grid import Cell, GridError
+from kerasbench.fanout.repo import FanoutError
 from kerasbench.params import FRAMEWORKS
 from scripts import fanout
 from tests.helpers import GIT_IDENTITY, git
@@ -26,7 +27,7 @@ ISSUE_GRID = {
     "name": "batch-sweep",
     "params": {"frameworks": [["keras3_jax"], ["keras3_torch"]], "seeds": [[0], [1], [2]],
                "train.batch_size": [32, 256]},
-    "cells": [{"frameworks": ["tf_keras"], "train.jit_compile": "true"}],
+    "cells": [{"frameworks": ["tf_keras"], "train.jit_compile": True}],
 }
 GIT_ENV = {**GIT_IDENTITY, "DVC_NO_ANALYTICS": "1"}
 
@@ -86,9 +87,49 @@ def test_names_stay_valid_refs_and_unique_when_values_are_awkward():
     (32, "32"), (0.001, "0.001"), (True, "true"), (None, "null"), ("adam", "adam"),
     ("a b", "'a b'"), ("it's", "'it\\'s'"), (["keras3_jax", "tf_keras"], "[keras3_jax,tf_keras]"),
     ({"train": 100, "test": 10}, "{train:100,test:10}"),
+    # strings stay strings: what DVC's parser would read as another type is quoted
+    ("true", "'true'"), ("null", "'null'"), ("0123", "'0123'"), ("1e-3", "'1e-3'"), ("NaN", "'NaN'"),
 ])
 def test_values_are_written_in_dvcs_override_grammar(value, text):
     assert grid.render(value) == text
+
+
+def test_grid_values_are_taken_literally(tmp_path):
+    """What DVC writes into params.yaml for each cell is exactly the grid's value, type included."""
+    g = parse({"name": "x", "cells": [{"data.md5": "0123456789abcdef0123456789abcdef"},
+                                      {"data.source": "null", "data.md5": "00000000000000000000000000000000"}]})
+    applied = [grid._apply(PARAMS, c.sets, tmp_path) for c in g.cells]
+    assert applied[0]["data"]["md5"] == "0123456789abcdef0123456789abcdef"
+    assert applied[1]["data"]["source"] == "null"             # the string, not None
+    lines = problems({"name": "x", "cells": [{"train.jit_compile": "true"}]})   # a string where a bool is needed
+    assert lines == ["grids/x.yaml: cell 0 (x-jit_compile=true): params.yaml: train.jit_compile: Input should be "
+                     "'default', True or False (got 'true')"]
+
+
+@pytest.mark.parametrize("value", ["${oc.env:HOME}", "a${IFS}b", "line\nbreak", ["ok", "${x}"]])
+def test_a_value_dvc_would_resolve_is_refused_naming_the_cell(value):
+    lines = problems({"name": "x", "cells": [{"data.source": value}]})
+    assert len(lines) == 1 and lines[0].startswith("grids/x.yaml: cell 0 (x-source="), lines
+    assert "grid values are taken literally" in lines[0]
+
+
+def test_a_grid_beyond_the_cap_is_refused_at_once():
+    started = time.perf_counter()
+    lines = problems({"name": "x", "params": {"seed": list(range(3)), "train.epochs": list(range(1, 4)),
+                                             "train.batch_size": list(range(1, 4)), "evaluate.repeats": [1, 2, 3],
+                                             "evaluate.batch_size": [1, 2, 3], "data.limit_train": [1, 2, 3],
+                                             "data.limit_test": [1, 2, 3]}})
+    assert time.perf_counter() - started < 1   # counted, not expanded
+    assert lines == ["grids/x.yaml: params: 3 seed x 3 train.epochs x 3 train.batch_size x 3 evaluate.repeats x "
+                     "3 evaluate.batch_size x 3 data.limit_train x 3 data.limit_test = 2,187 cells, more than the "
+                     "1,000 one grid may hold (Slurm's default array limit is 1001 tasks): split the grid"]
+
+
+@pytest.mark.parametrize("value", ["gpu\n#SBATCH --uid=0", "a b", "gpu;rm", ""])
+def test_a_partition_slurm_would_not_accept_is_refused(value):
+    with pytest.raises(FanoutError, match="--partition"):
+        slurm.check_partition(value)
+    slurm.check_partition("gpu,debug")
 
 
 def test_unknown_key_is_one_line_naming_it():
@@ -117,9 +158,9 @@ def test_every_cell_is_validated_as_a_stage_would_read_it():
     assert any("cell 2 (x-batch_size=0-frameworks=tf_kera): params.yaml: train.batch_size: "
                "Input should be greater than or equal to 1 (got 0)" in line for line in lines)
     assert len(lines) == 2                              # each problem once, with the first cell it shows in
-    # the text after -S goes through DVC's own parser: "true" and 1e-3 become what params.yaml needs
-    g = parse({"name": "x", "cells": [{"train.jit_compile": "true", "train.learning_rate": "1e-3"}]})
-    assert g.cells[0].sets == ["train.jit_compile=true", "train.learning_rate=1e-3"]
+    # the text after -S goes through DVC's own parser: a boolean and a float arrive as what params.yaml needs
+    g = parse({"name": "x", "cells": [{"train.jit_compile": True, "train.learning_rate": 1e-3}]})
+    assert g.cells[0].sets == ["train.jit_compile=true", "train.learning_rate=0.001"]
 
 
 def test_list_params_need_a_list_of_lists():
@@ -386,7 +427,7 @@ def test_submit_refuses_an_uncommitted_work_tree_and_pushes_nothing(project, cap
 
 def test_submit_refuses_bad_options_before_anything_else(project, capsys):
     assert fanout.main(["submit", "grids/g.yaml", "--engine", "slurm", "--time", "1h"]) == 2
-    assert "--time 1h: expected HH:MM:SS" in capsys.readouterr().err
+    assert "--time '1h': expected HH:MM:SS" in capsys.readouterr().err
     assert fanout.main(["submit", "grids/g.yaml", "--engine", "kubernetes"]) == 2
     assert "needs --image" in capsys.readouterr().err
     assert fanout.main(["submit", "grids/g.yaml", "--engine", "kubernetes", "--image", "i", "--cpus", "0"]) == 2

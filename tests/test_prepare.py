@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tarfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -203,6 +204,52 @@ def test_not_a_tar_gz_fails(stage, tmp_path):
     path = tmp_path / "noise.tar.gz"
     path.write_bytes(os.urandom(5000))
     assert "not a readable tar.gz archive" in fails(stage, path)
+
+
+def test_a_member_larger_than_the_format_is_refused_at_its_header(stage, make_archive):
+    """A 0.1 MB archive of zeros declaring 10,001 records: refused before a byte of it is decoded."""
+    archive = make_archive(replace={fmt.TRAIN_MEMBERS[0]: b"\0" * (10_001 * fmt.RECORD_BYTES)})
+    assert archive.path.stat().st_size < 200_000
+    started = time.perf_counter()
+    message = fails(stage, archive.path)
+    assert f"member '{fmt.TRAIN_MEMBERS[0]}' declares 30,733,073 bytes, more than the format allows (30,730,000)" \
+        in message and time.perf_counter() - started < 5
+    readme = make_archive(replace={fmt.README_MEMBER: b"x" * 100_000})
+    assert "readme.html' declares 100,000 bytes, more than the format allows (65,536)" in fails(stage, readme.path)
+
+
+def test_an_archive_with_more_members_than_the_format_is_refused_early(stage, make_archive):
+    """Thousands of entries: refused at the eleventh header, not after listing them all."""
+    extra = [regular(f"cifar-10-batches-bin/x{i}", b"") for i in range(5000)]
+    archive = make_archive(drop=[fmt.README_MEMBER], extra=extra)
+    started = time.perf_counter()
+    message = fails(stage, archive.path)
+    assert "unexpected member 'cifar-10-batches-bin/x0'" in message   # the first bad header is named at once
+    assert time.perf_counter() - started < 5
+    many = make_archive(extra=[regular(fmt.README_MEMBER.replace("readme", f"readme{i}"), b"") for i in range(3)])
+    assert "unexpected member" in fails(stage, many.path)
+
+
+def test_too_many_members_are_refused_by_count(tmp_path):
+    import io
+    path = tmp_path / "many.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for _ in range(20):
+            info = tarfile.TarInfo(fmt.FOLDER)
+            info.type = tarfile.DIRTYPE
+            tar.addfile(info, io.BytesIO())
+    with tarfile.open(path, "r:gz") as tar, pytest.raises(prepare.ArchiveError) as exc:
+        list(prepare.bounded(tar))
+    assert str(exc.value) == "more than 10 members; the CIFAR-10 binary archive has 8 files in one folder"
+
+
+def test_a_gzip_crc_error_fails_prepare(stage, make_archive, tmp_path):
+    data = bytearray(make_archive().path.read_bytes())
+    data[-8] ^= 0xFF   # the gzip trailer's CRC-32 of the uncompressed stream
+    path = tmp_path / "crc.tar.gz"
+    path.write_bytes(bytes(data))
+    message = fails(stage, path)
+    assert "not a readable tar.gz archive" in message and "CRC" in message, message
 
 
 def test_truncated_archive_fails(stage, make_archive, tmp_path):

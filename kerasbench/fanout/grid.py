@@ -6,12 +6,19 @@
       seeds: [[0], [1], [2]]
       train.batch_size: [32, 256]
     cells:                         # optional: explicit override sets, added after the product
-      - {frameworks: [tf_keras], train.jit_compile: "true"}
+      - {frameworks: [tf_keras], train.jit_compile: true}
 
 Keys are checked against the keys present in the repository's params.yaml; values are checked
 the way a stage would see them: each cell's overrides are applied to params.yaml by DVC's own
 `-S` code and the result is validated by kerasbench.params. Every problem is one line naming the
 key, and every cell is checked before anything is submitted.
+
+Values are taken literally: a string stays the string it is in the grid file (`"true"`, `"null"`
+or an all-digit checksum are quoted for DVC's parser, which would otherwise read a boolean, a null or
+a number), and a string that DVC/Hydra would resolve (`${...}`: an environment variable of the
+cluster node, pushed to origin in params.yaml) or that holds a control character is refused, naming
+the cell. A grid may expand to at most MAX_CELLS cells (Slurm's default array limit is 1001 tasks);
+a bigger one is refused before anything is expanded.
 """
 from __future__ import annotations
 
@@ -19,8 +26,11 @@ import difflib
 import hashlib
 import itertools
 import json
+import math
 import re
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +42,10 @@ from kerasbench.results import get
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 MAX_NAME = 96          # an experiment name is one git ref component; keep it short enough to read
-_BARE = re.compile(r"[A-Za-z0-9_./:@%+-]+")   # written as is after `-S key=`
+_BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")   # a string written as is after `-S key=` ...
+_RETYPED = {"true", "false", "null", "nan", "inf", "infinity"}   # ... unless Hydra would read it as another type
+MAX_CELLS = 1000       # Slurm's default MaxArraySize is 1001 (indices 0..1000)
+_UNSAFE = re.compile(r"\$\{|[\x00-\x1f\x7f]")     # an interpolation, or a control character
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9_.+=-]")
 
 
@@ -71,7 +84,7 @@ def render(value: object) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        if _BARE.fullmatch(value):
+        if _BARE.fullmatch(value) and value.lower() not in _RETYPED:
             return value
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     if isinstance(value, list):
@@ -116,6 +129,23 @@ def cell_name(prefix: str, overrides: dict) -> str:
     return name
 
 
+def unsafe(value: object) -> str | None:
+    """Why a value cannot be passed to `-S` literally (a string DVC/Hydra would resolve), or None."""
+    if isinstance(value, str):
+        found = _UNSAFE.search(value)
+        if found:
+            what = "'${', which DVC would resolve (e.g. an environment variable of the node)" \
+                if found.group() == "${" else "a control character"
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            return f"{shown!r} holds {what}; grid values are taken literally"
+        return None
+    if isinstance(value, list):
+        return next((why for why in map(unsafe, value) if why), None)
+    if isinstance(value, dict):
+        return next((why for why in map(unsafe, [*value, *value.values()]) if why), None)
+    return None
+
+
 def _unknown(where: str, key: str, known: list[str]) -> str:
     close = difflib.get_close_matches(key, known, n=1)
     hint = f"did you mean {close[0]}? " if close else ""
@@ -145,6 +175,12 @@ def _swept(path: Path, raw: dict, params: dict, problems: list[str]) -> list[dic
                             f"of lists, e.g. [{render(get(params, key)[:1])}, ...] (got {render(values)})")
     if problems:
         return []
+    count = math.prod(len(values) for values in swept.values())
+    if count > MAX_CELLS:
+        sizes = " x ".join(f"{len(values)} {key}" for key, values in swept.items())
+        problems.append(f"{path}: params: {sizes} = {count:,} cells, more than the {MAX_CELLS:,} one grid may hold "
+                        f"(Slurm's default array limit is 1001 tasks): split the grid")
+        return []
     return [dict(zip(swept, combo)) for combo in itertools.product(*swept.values())] if swept else []
 
 
@@ -152,6 +188,9 @@ def _explicit(path: Path, raw: dict, params: dict, problems: list[str]) -> list[
     cells = raw.get("cells") or []
     if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
         problems.append(f"{path}: cells: expected a list of mappings (dotted params.yaml key -> value)")
+        return []
+    if len(cells) > MAX_CELLS:
+        problems.append(f"{path}: cells: {len(cells):,} cells, more than the {MAX_CELLS:,} one grid may hold")
         return []
     for i, cell in enumerate(cells):
         _check_keys(path, f"cells[{i}]", cell, params, problems)
@@ -175,8 +214,17 @@ def _apply(params_text: str, sets: list[str], scratch: Path) -> dict:
 
 def _check_values(path: Path, cells: list[Cell], params_text: str, problems: list[str]) -> None:
     seen: dict[str, str] = {}
+    shown = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="kerasbench-grid-") as scratch:
-        for cell in cells:
+        for number, cell in enumerate(cells, 1):
+            if time.monotonic() - shown > 2:   # a big grid: say how far the check is
+                print(f"{path}: checked {number - 1} of {len(cells)} cells", file=sys.stderr, flush=True)
+                shown = time.monotonic()
+            why = next((f"{key}: {reason}" for key, value in cell.overrides.items()
+                        for reason in [unsafe(value)] if reason), None)
+            if why:
+                problems.append(f"{path}: cell {cell.index} ({cell.name}): {why}")
+                continue
             try:
                 params_contract.parse(_apply(params_text, cell.sets, Path(scratch)), "params.yaml")
                 continue
@@ -209,6 +257,9 @@ def parse(raw: object, path: Path, params_text: str) -> Grid:
         problems.append(f"{path}: name: expected an experiment prefix of letters, digits, '-' and '_' "
                         f"(at most 40, starting with a letter or digit; got {name!r})")
     overrides = _swept(path, raw, params, problems) + _explicit(path, raw, params, problems)
+    if len(overrides) > MAX_CELLS:
+        problems.append(f"{path}: {len(overrides):,} cells with the explicit ones, more than the {MAX_CELLS:,} "
+                        "one grid may hold: split the grid")
     if not overrides and not problems:
         problems.append(f"{path}: no cells: give params to sweep and/or a list of cells")
     if problems:

@@ -28,6 +28,23 @@ GIT_SECRET_DIR = "/var/run/secrets/kerasbench/git"
 MEMORY = re.compile(r"[1-9][0-9]*(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?")   # a Kubernetes memory quantity
 
 
+# An image reference (registry/name:tag or @sha256:digest) and a Secret's name (a DNS-1123 subdomain).
+IMAGE = re.compile(r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+                   r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?")
+SECRET = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")
+
+
+def check_names(image: str, git_secret: str, dvc_secret: str, parallelism: int | None) -> None:
+    """Every value written into the manifest, checked against what Kubernetes accepts."""
+    if not IMAGE.fullmatch(image):
+        raise FanoutError(f"--image {image!r}: not an image reference (registry/name:tag or name@sha256:...)", 2)
+    for flag, name in (("--git-secret", git_secret), ("--dvc-secret", dvc_secret)):
+        if not SECRET.fullmatch(name):
+            raise FanoutError(f"{flag} {name!r}: a Secret's name is lower-case letters, digits, '-' and '.'", 2)
+    if parallelism is not None and parallelism < 1:
+        raise FanoutError(f"--parallelism {parallelism}: expected 1 or more", 2)
+
+
 def check_resources(cpus: int, memory: str) -> None:
     if cpus < 1:
         raise FanoutError(f"--cpus {cpus}: expected a whole number of CPUs, 1 or more", 2)

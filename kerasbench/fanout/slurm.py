@@ -15,6 +15,7 @@ from kerasbench.fanout.grid import Cell
 from kerasbench.fanout.repo import FanoutError, run
 
 TIME = re.compile(r"(\d+-)?\d{1,2}(:\d{2}){0,2}")   # Slurm's forms: MM, MM:SS, HH:MM:SS, D-HH[:MM[:SS]]
+PARTITION = re.compile(r"[A-Za-z0-9_.-]{1,64}(,[A-Za-z0-9_.-]{1,64})*")   # one name, or several comma-separated
 ACTIVE = {"PENDING": "pending", "CONFIGURING": "pending", "REQUEUED": "pending", "REQUEUE_HOLD": "pending",
           "REQUEUE_FED": "pending", "RESV_DEL_HOLD": "pending", "SUSPENDED": "running", "RUNNING": "running",
           "COMPLETING": "running", "STAGE_OUT": "running", "SIGNALING": "running", "RESIZING": "running"}
@@ -29,7 +30,14 @@ def require() -> None:
 
 def check_time(value: str | None) -> None:
     if value is not None and not TIME.fullmatch(value):
-        raise FanoutError(f"--time {value}: expected HH:MM:SS (or D-HH:MM:SS, MM:SS, MM)", 2)
+        raise FanoutError(f"--time {value!r}: expected HH:MM:SS (or D-HH:MM:SS, MM:SS, MM)", 2)
+
+
+def check_partition(value: str | None) -> None:
+    """Every value written into the job script is checked first: a partition is a name Slurm accepts."""
+    if value is not None and not PARTITION.fullmatch(value):
+        raise FanoutError(f"--partition {value!r}: expected a partition name (letters, digits, '_', '-', '.'), "
+                          "or several joined by commas", 2)
 
 
 def header(name: str, cells: Iterable[Cell], log_dir: Path, partition: str | None,

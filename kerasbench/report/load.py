@@ -91,7 +91,8 @@ def load(p: Params, tree: Tree) -> Results:
             paths, first = report_paths(fw, seed), samples.run_paths(fw, seed, 0)
             runs.append(Run(fw, seed, read_json(tree, first["train"]), read_json(tree, paths["env"]),
                             read_json(tree, first["eval"]), read_json(tree, paths["eval_env"]),
-                            read_csv(tree, first["history"], HISTORY_COLUMNS),
+                            samples.numeric(read_csv(tree, first["history"], HISTORY_COLUMNS), HISTORY_COLUMNS,
+                                            first["history"]),
                             read_csv(tree, paths["confusion"], CONFUSION_COLUMNS),
                             read_csv(tree, paths["per_class"], PER_CLASS_COLUMNS)))
     return Results(runs, timed, samples.table(timed), repeats)

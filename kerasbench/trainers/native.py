@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasbench import backends, lenet
+from kerasbench import backends
 from kerasbench.lenet import PARAMETERS
 
 # Keras' weight list for the LeNet-5 of kerasbench.lenet: (name, shape) in model.get_weights() order.
@@ -131,7 +131,7 @@ class NativeTrainer:
         return from epoch_end stops training.
         """
         p = self.train_params
-        n = lenet.train_count(len(x), p.validation_split)
+        n = p.train_count(len(x))
         train = self._put(x[:n], y[:n])
         val = self._put(x[n:], y[n:]) if n < len(x) else None
         hooks.fit_begin()

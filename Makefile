@@ -18,7 +18,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup repro test test-e2e test-all lint bench lock gpu-lock
+.PHONY: setup setup-gpu repro test test-e2e test-all lint bench lock gpu-lock
 
 # Re-installs only when a lock file changed since the last install.
 # Every file is checked against its hash in the locks (--require-hashes): a tampered or substituted
@@ -34,11 +34,32 @@ $(BIN)/.installed: $(LOCK) $(PIP_LOCK) $(TORCH_LOCK)
 
 setup: $(BIN)/.installed
 
-# The environment fingerprints first (kerasbench/fingerprint.py): DVC retrains what a new package,
-# GPU or driver affects, and nothing when nothing changed.
+# A GPU host without Docker: one venv per backend from the container's GPU locks (hash-checked, pip
+# check clean), beside .venv, which keeps DVC and runs the framework-free stage processes. Once they
+# exist, `make repro` runs every contender's training under its backend's GPU venv (KERASBENCH_PYTHON_*).
+GPU_VENVS   := .venvs
+GPU_PYTHONS := $(foreach b,tensorflow jax torch,$(GPU_VENVS)/$(b)/bin/.installed)
+setup-gpu: setup $(GPU_PYTHONS)
+
+$(GPU_VENVS)/%/bin/.installed: requirements/gpu-%.lock $(PIP_LOCK)
+	@$(PYTHON) -c 'import platform, sys; ok = sys.version_info[:2] == (3, 11) and sys.platform == "linux" and platform.machine() == "x86_64"; ok or sys.exit("kerasbench: the GPU locks are for CPython 3.11 on Linux x86-64; set PYTHON=/path/to/python3.11")'
+	test -x $(GPU_VENVS)/$*/bin/python || $(PYTHON) -m venv $(GPU_VENVS)/$*
+	$(GPU_VENVS)/$*/bin/python -m pip install --quiet --no-deps --require-hashes -r $(PIP_LOCK)
+	$(GPU_VENVS)/$*/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements/gpu-$*.lock
+	$(GPU_VENVS)/$*/bin/python -m pip check
+	touch $@
+
+# Each contender's interpreter: its backend's GPU venv when `make setup-gpu` made one.
+$(foreach b,tensorflow jax torch,$(if $(wildcard $(GPU_VENVS)/$(b)/bin/.installed),\
+  $(eval repro: export KERASBENCH_PYTHON_$(shell echo $(b) | tr a-z A-Z) := $(CURDIR)/$(GPU_VENVS)/$(b)/bin/python)))
+
+# params.yaml checked first (a bad file never reaches DVC's own reader), then the environment
+# fingerprints (kerasbench/fingerprint.py): DVC retrains what a new package, GPU or driver affects,
+# and nothing when nothing changed. scripts/repro.py says which stage of how many is running.
 repro: setup
+	$(BIN)/python -m kerasbench.params params.yaml
 	$(BIN)/python -m kerasbench.fingerprint
-	$(BIN)/dvc repro $(ARGS)
+	$(BIN)/python -m scripts.repro $(ARGS)
 
 test: setup
 	$(BIN)/python -m pytest -m "not e2e" $(ARGS)

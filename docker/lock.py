@@ -23,6 +23,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,15 +61,25 @@ def clean_env() -> dict[str, str]:
     return env
 
 
+def versions_only(lock: Path, out: Path) -> Path:
+    """The lock's `name==version` pins without their hashes: constraints with hashes would put pip in
+    hash-checking mode for the CUDA packages that only the GPU venvs have."""
+    pins = [line.split()[0] for line in lock.read_text().splitlines() if "==" in line and not line.startswith("#")]
+    out.write_text("\n".join(pins) + "\n")
+    return out
+
+
 def resolve(venv: str) -> list[dict]:
     """pip's installation report for one venv: what it would install on an empty interpreter."""
     files, extras = VENVS[venv]
-    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-           "--report", "-", "--index-url", INDEX, "-c", PROJECT_LOCK]
-    for f in files:
-        cmd += ["-r", f]
-    cmd += list(extras)
-    done = subprocess.run(cmd, cwd=ROOT, env=clean_env(), capture_output=True, text=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        constraints = versions_only(ROOT / PROJECT_LOCK, Path(tmp) / "constraints.txt")
+        cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+               "--report", "-", "--index-url", INDEX, "-c", str(constraints)]
+        for f in files:
+            cmd += ["-r", f]
+        cmd += list(extras)
+        done = subprocess.run(cmd, cwd=ROOT, env=clean_env(), capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"error: pip could not resolve the {venv} venv:\n{done.stderr.strip()}")
     return json.loads(done.stdout)["install"]

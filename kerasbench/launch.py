@@ -55,7 +55,8 @@ class Trainer(Protocol):
 
 
 def activate(name: str, device: str = "auto", deterministic: bool = False,
-             compile_cache: str | None = None, threads: int | str = "default") -> ModuleType:
+             compile_cache: str | None = None, threads: int | str = "default",
+             on_message: Callable[[dict], None] | None = None) -> ModuleType:
     """Select a contender for this stage and return its `keras` module (or its backend's module).
 
     Called first in a stage's main(). In the stage process it does not return: it re-runs the
@@ -65,11 +66,12 @@ def activate(name: str, device: str = "auto", deterministic: bool = False,
     variables some backends read at import for deterministic kernels; `compile_cache` names the
     folder of the backend's persistent compilation cache (None: the framework's default).
     `threads` N pins the process to N CPUs and sizes the framework's thread pools to N;
-    `default` leaves both to the framework.
+    `default` leaves both to the framework. `on_message`, in the stage process, receives what the
+    child sends it (kerasbench/supervise.py).
     """
     contender = get(name)
     if not supervise.is_child():
-        _run_as_child(contender)
+        _run_as_child(contender, on_message)
     already = [m for m in FRAMEWORK_MODULES if m in sys.modules]
     if already:
         raise ContenderError(f"{', '.join(already)} imported before activate('{name}'): "
@@ -97,12 +99,12 @@ def activate(name: str, device: str = "auto", deterministic: bool = False,
     return module
 
 
-def _run_as_child(contender: Contender) -> None:
+def _run_as_child(contender: Contender, on_message: Callable[[dict], None] | None = None) -> None:
     python = interpreter(contender)
     if not os.access(python, os.X_OK):
         raise ContenderError(f"{contender.python_var}={python} is not an executable Python interpreter")
     try:
-        supervise.become_child(python, contender.name)
+        supervise.become_child(python, contender.name, on_message)
     except RuntimeError as err:
         raise ContenderError(str(err)) from None
 
@@ -132,14 +134,14 @@ class Started:
 
 
 def start(name: str, device: str, deterministic: bool, compile_cache: str | None = None,
-          threads: int | str = "default") -> Started:
+          threads: int | str = "default", on_message: Callable[[dict], None] | None = None) -> Started:
     """activate(), then bring the backend to its starting point and check the device rule.
 
     Every backend reaches the same point here (context created, one op run) before any memory
     baseline is taken. Raises ContenderError when the contender cannot run as asked.
     """
     started = time.perf_counter()
-    module = activate(name, device, deterministic, compile_cache, threads)
+    module = activate(name, device, deterministic, compile_cache, threads, on_message)
     import_s = time.perf_counter() - started
     contender = get(name)
     backend = backends.get(contender.backend)

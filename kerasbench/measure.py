@@ -13,7 +13,7 @@ import time
 
 import psutil
 
-from kerasbench import host, interference
+from kerasbench import energy, host, interference, supervise
 
 MIB = host.MIB
 
@@ -72,9 +72,11 @@ class EpochClock:
     (untimed, e.g. a test-set check), whose True asks the trainer to stop training.
     """
 
-    def __init__(self, epochs: int, after_epoch=None, echo: bool = True, probe: interference.Probe | None = None):
+    def __init__(self, epochs: int, after_epoch=None, echo: bool = True, probe: interference.Probe | None = None,
+                 meter: energy.Meter | None = None):
         self.total, self.after_epoch, self.echo = epochs, after_epoch, echo
         self.probe = probe or interference.probe()
+        self.meter = meter or energy.Meter()   # the GPU's energy counter; reads nothing on a CPU
         self.fit_begin_at: float | None = None
         self.epochs: list[dict] = []
         self.windows: list[float] = []   # each epoch's interference window (the epoch, plus excluded time)
@@ -89,6 +91,7 @@ class EpochClock:
         self._excluded = 0.0
         self.timed_from = self.timed_from or utc_now()
         self._before = self.probe.snapshot()   # before the clock starts: nothing added to the epoch
+        self._energy = self.meter.read_mj()
         self._begin = time.perf_counter()
 
     def validation_begin(self, epoch: int) -> None:
@@ -107,15 +110,17 @@ class EpochClock:
 
     def epoch_end(self, epoch: int, logs: dict) -> bool:
         seconds = time.perf_counter() - self._begin - self._excluded
-        after = self.probe.snapshot()          # after the clock stopped
+        energy_mj = self.meter.read_mj()       # after the clock stopped, like the snapshot
+        after = self.probe.snapshot()
         self.timed_to = utc_now()
         self.windows.append(after.wall_s - self._before.wall_s)
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}, "epoch_s": seconds,
-               **self.probe.between(self._before, after)}
+               **self.probe.between(self._before, after), "energy_j": energy.joules(self._energy, energy_mj)}
         self.epochs.append(row)
+        supervise.send({"epoch": row})   # to the stage process, which logs it live (kerasbench/live.py)
         if self.echo:
             scores = ", ".join(f"{k} {v:.4f}" for k, v in row.items()
-                               if k not in ("epoch", "epoch_s", *interference.COLUMNS))
+                               if k not in ("epoch", "epoch_s", "energy_j", *interference.COLUMNS))
             print(f"epoch {epoch + 1}/{self.total}: {seconds:.2f} s, {scores}", flush=True)
         return bool(self.after_epoch(row)) if self.after_epoch else False
 

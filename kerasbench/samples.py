@@ -10,10 +10,9 @@ configuration, see kerasbench/diff.py). Its files (kerasbench/paths.py):
                                            metrics/repeats/c-s-rk.eval.json, metrics/repeats/c-s-rk.inference.csv
 
 Every repeat has the same schema (results from before repeats were evaluated have no eval files
-for k >= 1: their runs simply give no inference samples). `table()` turns runs into rows
-(framework, round, seed, repeat, figure, value, disturbed): one row per run for per-run figures
-(first epoch, import, fit, memory), one per steady epoch (epochs 2..N of every run), one per timed
-inference pass. A value that the run recorded as null (not reached, not measured) is a NaN row; a
+for k >= 1: their runs give no inference samples). `table()` turns runs into rows (COLUMNS): one
+per run for per-run figures (first epoch, import, fit, memory), one per steady epoch (epochs 2..N),
+one per timed inference pass. A value that the run recorded as null (not reached, not measured) is a NaN row; a
 figure a run's files do not have at all gives no row. `disturbed` says whether the process that
 produced the sample (training, or evaluation for inference figures) was disturbed by the rest of
 the machine (kerasbench/interference.py).
@@ -99,6 +98,16 @@ def epoch_images_per_s(run: Run) -> list[float]:
     return (images / steady_epochs(run)["epoch_s"].astype(float)).tolist()
 
 
+def epoch_joules(run: Run) -> list[float]:
+    """Joules of each steady epoch (NaN where not measured: a CPU, or a GPU without the counter)."""
+    return steady_epochs(run)["energy_j"].astype(float).tolist() if "energy_j" in run.history.columns else []
+
+
+def epoch_images_per_joule(run: Run) -> list[float]:
+    images = lookup(run.train, "train_images", run_paths(run.framework, run.seed, run.repeat)["train"])
+    return [] if images is None else [images / j if j > 0 else math.nan for j in epoch_joules(run)]
+
+
 def per_pass(kind: str) -> Extract:
     """images/s of each timed inference pass of one kind (`predict` or `forward`)."""
     def extract(run: Run) -> list[float]:
@@ -165,6 +174,10 @@ FIGURES: dict[str, Figure] = {
     "build_increase_mib": Figure("memory increase at build", "MiB", "lower", per_run("memory.build_increase_mib")),
     "fit_increase_mib": Figure("memory increase during fit", "MiB", "lower", per_run("memory.fit_increase_mib")),
     "gpu_peak_mib": Figure("GPU peak", "MiB", "lower", per_run("memory.gpu_peak_mib")),
+    # On an NVIDIA GPU with an energy counter: the whole GPU's energy per steady epoch (kerasbench/energy.py).
+    "steady_epoch_j": Figure("energy per steady epoch", "J", "lower", epoch_joules, file=paths.HISTORY),
+    "images_per_joule": Figure("steady training per joule", "images/J", "higher", epoch_images_per_joule,
+                               file=paths.HISTORY),
     # With train.target_accuracy (a run that never reached it is a NaN sample).
     "seconds_to_target": Figure("time to target accuracy", "s", "lower", per_run("target.seconds_to_target")),
     # With train.compile_cache: the first epoch with the backend's persistent cache empty and filled.

@@ -11,19 +11,27 @@ process, not a thread that competes for the child's GIL:
   writer dies), followed by one line that names the signal, if it was one;
 - the child dies with its parent (PR_SET_PDEATHSIG), so a killed stage leaves no trainer behind.
 
+The child can also send the parent messages, one JSON object per line on a pipe of their own
+(`send()`; the descriptor is in MESSAGE_VAR): the train stage sends each finished epoch's row, and
+the parent logs it where DVC's tools look (kerasbench/live.py). A message is written after the
+epoch's clock stopped, and the parent reads it in a thread of its own process.
+
 The parent imports no framework and exits with the child's status (128 + N for signal N).
 """
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import threading
+from typing import Callable
 
 CHILD_VAR = "KERASBENCH_ACTIVE"  # set in the child: the contender it runs
+MESSAGE_VAR = "KERASBENCH_MESSAGE_FD"   # set in the child: the pipe to its parent's message reader
 
 # Native (C++) lines that TensorFlow prints on a healthy run and TF_CPP_MIN_LOG_LEVEL cannot hide
 # (most come before its logging is set up). Anything else is passed on, byte for byte.
@@ -57,8 +65,28 @@ def is_child() -> bool:
 
 def child_env(**extra: str) -> dict[str, str]:
     """This process's environment for a new stage process that selects and supervises its own contender
-    (without CHILD_VAR, which would make it skip both), plus `extra`."""
-    return {**{k: v for k, v in os.environ.items() if k != CHILD_VAR}, **extra}
+    (without CHILD_VAR, which would make it skip both, or a message pipe that is not its own), plus `extra`."""
+    return {**{k: v for k, v in os.environ.items() if k not in (CHILD_VAR, MESSAGE_VAR)}, **extra}
+
+
+def send(message: dict) -> None:
+    """In a supervised child: one message to the parent (nothing happens without a parent listening)."""
+    fd = os.environ.get(MESSAGE_VAR)
+    if not fd:
+        return
+    try:
+        os.write(int(fd), (json.dumps(message) + "\n").encode())
+    except OSError:   # the parent stopped listening: the child's own work goes on
+        pass
+
+
+def _receive(read_fd: int, on_message: Callable[[dict], None]) -> None:
+    with os.fdopen(read_fd, "rb") as stream:
+        for line in stream:
+            try:
+                on_message(json.loads(line))
+            except Exception as err:  # noqa: BLE001 - a broken logger must not take the stage down
+                print(f"warning: message from the child not handled: {err}", file=sys.stderr, flush=True)
 
 
 def benign(line: bytes, no_driver: bool) -> bool:
@@ -108,24 +136,40 @@ def describe_exit(returncode: int) -> str | None:
     return f"error: the stage's process died from {sig.name} ({hint})"
 
 
-def become_child(python: str, tag: str) -> None:
+def become_child(python: str, tag: str, on_message: Callable[[dict], None] | None = None) -> None:
     """In the stage process: re-run this `python -m MODULE ...` under `python`, supervised, and exit
-    with its status (never returns). In the child (CHILD_VAR set to `tag`): return at once."""
+    with its status (never returns); `on_message` receives what the child send()s. In the child
+    (CHILD_VAR set to `tag`): return at once."""
     if is_child():
         return
     spec = getattr(sys.modules["__main__"], "__spec__", None)
     if spec is None:
         raise RuntimeError("a supervised stage must be run as `python -m MODULE`")
-    sys.exit(run_supervised(python, spec.name, sys.argv[1:], {**os.environ, CHILD_VAR: tag}))
+    try:
+        code = run_supervised(python, spec.name, sys.argv[1:], {**os.environ, CHILD_VAR: tag}, on_message=on_message)
+    finally:
+        close = getattr(on_message, "close", None)
+        if close is not None:   # e.g. the epoch log: its last files written, whatever the child did
+            close()
+    sys.exit(code)
 
 
-def run_supervised(python: str, module: str, args: list[str], env: dict[str, str], join_s: float = 2.0) -> int:
+def run_supervised(python: str, module: str, args: list[str], env: dict[str, str], join_s: float = 2.0,
+                   on_message: Callable[[dict], None] | None = None) -> int:
     """Run `python -m module args` as a filtered child; return the status this process should exit with."""
     no_driver = not os.path.exists("/proc/driver/nvidia/version")
     sys.stdout.flush()
     sys.stderr.flush()
+    receiver, pass_fds = None, ()
+    if on_message is not None:
+        read_fd, write_fd = os.pipe()
+        env, pass_fds = {**env, MESSAGE_VAR: str(write_fd)}, (write_fd,)
+        receiver = threading.Thread(target=_receive, args=(read_fd, on_message), name="messages", daemon=True)
     child = subprocess.Popen([python, "-m", module, *args], env=env, stderr=subprocess.PIPE,
-                             preexec_fn=_die_with_parent)
+                             preexec_fn=_die_with_parent, pass_fds=pass_fds)
+    if receiver is not None:
+        os.close(write_fd)   # the child holds the only write end: its exit ends the reader's stream
+        receiver.start()
     reader = threading.Thread(target=forward, args=(child.stderr.fileno(), sys.stderr.fileno(), no_driver),
                               name="stderr-forward", daemon=True)
     reader.start()
@@ -138,6 +182,8 @@ def run_supervised(python: str, module: str, args: list[str], env: dict[str, str
     returncode = child.wait()
     # A grandchild that inherited the pipe (a worker process) may keep it open: don't wait for it.
     reader.join(join_s)
+    if receiver is not None:
+        receiver.join(join_s)   # every message the child sent before it ended is handled
     message = describe_exit(returncode)
     if message:
         print(message, file=sys.stderr, flush=True)

@@ -125,6 +125,7 @@ def main(venv_python: str, torch_index: str, lock: str, torch_lock: str) -> None
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--hash":
         lines = Path(sys.argv[2]).read_text().splitlines()
+        lines += PIP_LOCK.read_text().splitlines() if PIP_LOCK.is_file() else []   # pip is pinned there
         write_locks(pinned(lines), sys.argv[2])
     elif len(sys.argv) == 5:
         main(*sys.argv[1:])

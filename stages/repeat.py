@@ -43,6 +43,16 @@ def schedule(frameworks: list[str], seeds: list[int], repeats: int, seed: int) -
     return runs
 
 
+def remaining(done: list[dict], left: int) -> str:
+    """'12 runs left (this one included), about 4 min' from the runs so far (their mean time)."""
+    text = f"{left} run{'s' if left != 1 else ''} left (this one included)"
+    if not done:
+        return text
+    seconds = left * sum(r["process_s"] for r in done) / len(done)
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{text}, about {f'{minutes} min {rest:02d} s' if minutes else f'{rest} s'}"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data")
@@ -60,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     order = []
     with atomic_dir(args.out_dir) as tmp:
         for number, (k, framework, seed) in enumerate(runs, 1):
-            print(f"repeat {number}/{len(runs)}: round {k}, {framework} seed {seed}", flush=True)
+            print(f"repeat {number}/{len(runs)}: round {k}, {framework} seed {seed}; "
+                  f"{remaining(order, len(runs) - number + 1)}", flush=True)
             stem = tmp / f"{framework}-{seed}-r{k}"
             started = time.perf_counter()
             with tempfile.TemporaryDirectory(prefix="kerasbench-repeat-") as scratch:

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kerasbench import fingerprint, guard, interference, launch, measure, supervise
+from kerasbench import energy, fingerprint, guard, interference, launch, live, measure, supervise
 from kerasbench.contenders import ContenderError
 from kerasbench.files import atomic_dir, atomic_path, write_json
 from kerasbench.params import load_or_exit
@@ -40,20 +40,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fingerprints", metavar="DIR",
                         help="check DIR/<framework>.json (kerasbench/fingerprint.py) first")
     parser.add_argument("--compile-cache-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--live", metavar="DIR", help="log every epoch with dvclive into DIR as it ends")
     args = parser.parse_args(argv)
-    guard.start([p for p in (args.model, args.metrics, args.env, args.history) if p != "-"], "train")
+    guard.start([p for p in (args.model, args.metrics, args.env, args.history, args.live) if p and p != "-"], "train")
     params = load_or_exit()
     if args.fingerprints:
         fingerprint.require(args.fingerprints, [args.framework])
     train = params.train
-    impossible = train.check_data(json.loads(Path(args.data_json).read_text())["train"])
+    images = json.loads(Path(args.data_json).read_text()).get("train")
+    if not isinstance(images, int):
+        sys.exit(f"error: {args.data_json} has no train image count; it is written by the prepare stage "
+                 "(dvc repro prepare)")
+    impossible = train.check_data(images)
     if impossible:   # before anything is imported or trained
         sys.exit(f"error: {impossible}")
+    epoch_log = None
+    if args.live and not supervise.is_child():   # the stage process logs the epochs its child sends
+        shutil.rmtree(args.live, ignore_errors=True)   # no earlier run's epochs beside this one's
+        epoch_log = live.EpochLog(args.live).open()
     cache_mode = args.compile_cache or train.compile_cache
     cache_dir = Path(args.compile_cache_dir or Path("models") / "compile-cache" / Path(args.metrics).stem).resolve()
     try:
         started = launch.start(args.framework, params.device, train.deterministic,
-                               str(cache_dir) if cache_mode != "off" else None, train.threads)
+                               str(cache_dir) if cache_mode != "off" else None, train.threads,
+                               on_message=epoch_log)
     except ContenderError as err:
         sys.exit(f"error: {err}")
     backend = started.backend
@@ -82,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     rss_after_build = measure.rss_mib()
 
     target = TargetAccuracy(train.target_accuracy, trainer, *test, params.evaluate.batch_size) if test else None
-    clock = measure.EpochClock(train.epochs, after_epoch=target)
+    clock = measure.EpochClock(train.epochs, after_epoch=target, meter=energy.meter(on_gpu))
     if on_gpu:
         backend.reset_gpu_peak()
     with measure.MemorySampler() as sampler:
@@ -133,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
         },
         "final": {"loss": float(history["loss"].iloc[-1]), "accuracy": float(history["accuracy"].iloc[-1])},
         "interference": noise,
+        # whole-GPU energy from NVML's counter (kerasbench/energy.py); null on a CPU: not measured
+        "energy": energy.summary(history["energy_j"].tolist(), fitted),
         "target": target.record() if target else None,
         "compile_cache": None if cache_mode == "off" else {
             "warm": int(cache_mode == "warm"), "supported": int(cache_gap is None),
@@ -148,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         "compile_cache": {"mode": cache_mode, "directory": str(cache_dir) if cache_mode != "off" else None,
                           "kept_by_backend": cache_gap is None, "why_not": cache_gap},
         "gpu_peak_source": gpu_peak_source,
+        "energy_source": clock.meter.source,
         "memory_samples": sampler.samples,
         "timed": {"from": clock.timed_from, "to": clock.timed_to},
     }

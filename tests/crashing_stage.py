@@ -5,7 +5,9 @@
 It writes its last words to fd 2 the way native code does (os.write, no Python buffering), then
 ends as MODE says: exception, abort, _exit, segfault, sigkill, gil_write (1 MiB to fd 2 from
 native code that holds the GIL), noise (TensorFlow's start-up noise around an error line),
-partial (a last line without newline), sleep (prints its pid and waits to be killed).
+partial (a last line without newline), sleep (prints its pid and waits to be killed), epochs
+(`epochs DIR`: the stage process logs epochs with dvclive into DIR; the child sends two finished
+epochs to it, then is killed in the middle of the third).
 """
 from __future__ import annotations
 
@@ -24,7 +26,11 @@ def last_words(mode: str) -> None:
 
 def main() -> None:
     mode = sys.argv[1]
-    supervise.become_child(sys.executable, f"crash-{mode}")
+    log = None
+    if mode == "epochs" and not supervise.is_child():
+        from kerasbench.live import EpochLog
+        log = EpochLog(sys.argv[2]).open()
+    supervise.become_child(sys.executable, f"crash-{mode}", log)
     import faulthandler
     faulthandler.enable()
     if mode == "exception":
@@ -57,6 +63,12 @@ def main() -> None:
     if mode == "partial":
         os.write(2, b"last words before partial, no newline")
         os._exit(4)
+    if mode == "epochs":
+        for epoch in (1, 2):
+            supervise.send({"epoch": {"epoch": epoch, "loss": 2.0 / epoch, "accuracy": 0.1 * epoch,
+                                      "epoch_s": 1.5, "others_share": None}})
+        last_words(mode)
+        os.kill(os.getpid(), signal.SIGKILL)   # in the middle of epoch 3
     if mode == "sleep":
         print(os.getpid(), flush=True)
         time.sleep(60)

@@ -171,12 +171,14 @@ def eval_metrics(index: int, *, synthetic: bool, confusion: pd.DataFrame, passes
             "interference": quiet(float(passes["seconds"].sum()))}
 
 
-def history(index: int, seed: int, times: list[float]) -> pd.DataFrame:
+def history(index: int, seed: int, times: list[float], gpu: bool = False) -> pd.DataFrame:
+    """Per epoch; on a GPU with 300 W drawn while training, so joules = 300 x seconds (None on a CPU)."""
     e = np.arange(1, len(times) + 1)
     return pd.DataFrame({"epoch": e, "loss": 2.1 / (1 + 0.25 * e) + 0.02 * index + 0.01 * seed,
                          "accuracy": 0.25 + 0.4 * (1 - np.exp(-0.3 * e)) - 0.01 * index,
                          "epoch_s": times, "cpu_s": [1.9 * t for t in times], "others_share": 0.01,
-                         "steal_share": 0.0, "invol_cs": 40, "cpu_mhz": None})
+                         "steal_share": 0.0, "invol_cs": 40, "cpu_mhz": None,
+                         "energy_j": [300.0 * t for t in times] if gpu else None})
 
 
 def write_run(root: Path, framework: str, seed: int, *, index: int | None = None, synthetic: bool = True,
@@ -192,7 +194,7 @@ def write_run(root: Path, framework: str, seed: int, *, index: int | None = None
         times = epoch_times(index, seed, k, epochs, slow, noise)
         t = train_metrics(index, seed, times, synthetic=synthetic, gpu=gpu, deterministic=deterministic)
         _override(t, train)
-        hist = history(index, seed, times).to_csv(index=False)
+        hist = history(index, seed, times, gpu).to_csv(index=False)
         passes_frame = inference_passes(index, seed, passes, slow, noise + 1000 * k)
         ev = _override(eval_metrics(index, synthetic=synthetic, confusion=confusion, passes=passes_frame), eval)
         if k in (others or {}):

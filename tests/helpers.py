@@ -43,6 +43,21 @@ def git(cwd: Path, *args: str) -> str:
     return sh(cwd, "git", *args).stdout.strip()
 
 
+PIPELINE = ("stages", "kerasbench", "scripts", "plots/templates", "dvc.yaml", ".gitignore", ".dvcignore")
+
+
+def pipeline_copy(dest: Path) -> Path:
+    """What `dvc repro` needs of this checkout (code, dvc.yaml, plot templates), copied into `dest`."""
+    for name in PIPELINE:
+        source = ROOT / name
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, dest / name)
+    return dest
+
+
 def run_stage(cwd: Path, module: str, *args: str, env: dict | None = None,
               timeout: float = 600) -> subprocess.CompletedProcess:
     """`python -m MODULE ARGS` from `cwd` (which holds params.yaml), with this checkout's code."""
@@ -91,3 +106,14 @@ def write_small_params(source: Path, dest: Path, frameworks: list[str], train_im
     path = dest / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
+
+
+def write_data(dest: Path, x_train, y_train, x_test, y_test, class_names=tuple("abcdefghij")) -> None:
+    """`dest`/data.npz and data.json as the prepare stage writes them, from arrays a test made (synthetic)."""
+    import json
+
+    import numpy as np
+    np.savez(dest / "data.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+             class_names=np.array(list(class_names)))
+    (dest / "data.json").write_text(json.dumps({"source": "synthetic", "md5": None, "sha256": None,
+                                                "synthetic": True, "train": len(y_train), "test": len(y_test)}))

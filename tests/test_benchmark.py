@@ -1,7 +1,6 @@
 """scripts/benchmark.py and scripts/bare_fit.py: the harness against a bare model.fit, for real."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.helpers import write_data
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -19,10 +20,7 @@ def test_benchmark_measures_harness_and_bare_fit(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (2048, 32, 32, 3), dtype=np.uint8)  # epochs long enough to stand out of the noise
     y = (np.arange(2048) % 10).astype(np.uint8)
-    np.savez(tmp_path / "data.npz", x_train=x, y_train=y, x_test=x[:64], y_test=y[:64],
-             class_names=np.array(list("abcdefghij")))
-    (tmp_path / "data.json").write_text(json.dumps({"source": "synthetic", "md5": "0" * 32, "sha256": "0" * 64,
-                                                    "synthetic": True}))
+    write_data(tmp_path, x, y, x[:64], y[:64])
     done = subprocess.run([sys.executable, "-m", "scripts.benchmark", "--frameworks", "keras3_torch", "torch_native",
                            "--batch-sizes", "64", "--epochs", "3", "--data", str(tmp_path / "data.npz"),
                            "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=600,

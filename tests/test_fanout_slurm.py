@@ -176,7 +176,7 @@ def test_collect_takes_the_other_cells(repo, env):
 def test_second_submit_runs_only_the_failed_cell(repo, env, cluster):
     out = fanout(repo, env, "submit", "grids/tiny.yaml", "--engine", "slurm", "--wait", "--poll-s", "2").stdout
     assert "origin already holds 3 of 4 experiment(s)" in out
-    assert re.search(rf"1 task\(s\), cells {KILLED};", out), out
+    assert re.search(rf"1 task\(s\), cells {KILLED}, a node each \(--exclusive\);", out), out
     assert "4 done" in out
     again = fanout(repo, env, "submit", "grids/tiny.yaml", "--engine", "slurm", "--wait").stdout
     assert "origin already holds 4 of 4" in again and "nothing to submit" in again
@@ -186,20 +186,29 @@ def test_second_submit_runs_only_the_failed_cell(repo, env, cluster):
 def test_collect_brings_back_all_four_experiments(repo, env):
     started = time.monotonic()
     out = fanout(repo, env, "collect", "grids/tiny.yaml").stdout
-    print(f"collect: {time.monotonic() - started:.0f} s")
+    print(f"collect: {time.monotonic() - started:.0f} s\n{out}")
     assert "pulled 4 of 4 experiment(s)" in out and "not collected" not in out
     assert "tiny: 2 contender(s) x 2 seed(s) (keras3_jax, keras3_torch; seeds 0, 1)" in out
     table = [line for line in out.splitlines() if line.startswith("|")]
     header = [c.strip() for c in table[0].strip("|").split("|")]
-    assert {"keras3_jax.test_accuracy.median", "keras3_torch.test_accuracy.median"} <= set(header), header
+    assert {"keras3_jax.test_accuracy", "keras3_torch.test_accuracy"} <= set(header), header
     for name in NAMES:
         row = next(line for line in table if f"[{name}]" in line)
         cells = dict(zip(header, (c.strip() for c in row.strip("|").split("|"))))
         fw = name.split("=")[1].removesuffix("-seeds")
-        assert re.fullmatch(r"0\.\d+", cells[f"{fw}.test_accuracy.median"]), row
+        assert re.fullmatch(r"0\.\d+", cells[f"{fw}.test_accuracy"]), row
     report = (repo / ".fanout/tiny/report/report.md").read_text()
     assert "| keras3_jax " in report and "| keras3_torch " in report
     assert "0, 1 (2 per contender)" in report and "median (min–max) over the seeds" in report
     assert re.search(r"\| keras3_torch +\|.*\(\d+(\.\d+)?–\d+(\.\d+)?\)", report)   # a min–max spread
+    # every training process recorded where Slurm placed it, and that the node was its own
+    refs = sh(repo, env, "git", "for-each-ref", "refs/exps", "--format=%(refname)").stdout.split()
+    assert len(refs) == 4, refs
+    for ref in refs:
+        names = sh(repo, env, "git", "ls-tree", "-r", "--name-only", ref, "metrics/train").stdout.split()
+        recorded = [json.loads(sh(repo, env, "git", "show", f"{ref}:{n}").stdout)
+                    for n in names if n.endswith(".env.json")]
+        assert recorded and all(e["cluster"]["placement"] == "exclusive" for e in recorded), ref
+        assert all(e["cluster"]["slurm_job"] for e in recorded), ref
     assert sh(repo, env, "git", "status", "--porcelain").stdout == ""
     assert list(Path(env["FANOUT_SCRATCH"]).iterdir()) == []   # every task removed its scratch clone

@@ -13,6 +13,7 @@ import pytest
 
 from kerasbench import host, interference
 from kerasbench.interference import Snapshot
+from tests.helpers import write_data
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -170,10 +171,7 @@ def test_two_trainers_at_once_are_both_disturbed_and_one_alone_is_not(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (3000, 32, 32, 3), dtype=np.uint8)
     y = (np.arange(3000) % 10).astype(np.uint8)
-    np.savez(tmp_path / "data.npz", x_train=x, y_train=y, x_test=x[:100], y_test=y[:100],
-             class_names=np.array(list("abcdefghij")))
-    (tmp_path / "data.json").write_text(json.dumps({"source": "synthetic", "md5": None, "sha256": None,
-                                                    "synthetic": True}))
+    write_data(tmp_path, x, y, x[:100], y[:100])
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(source="synthetic", md5=None)
     params["train"].update(epochs=4, batch_size=32)

@@ -10,13 +10,12 @@ import math
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from kerasbench import contenders, lenet
+from kerasbench import contenders, lenet, params
 from kerasbench.trainers import native as common
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +36,7 @@ def helper(command: str, backend: str, *args: str) -> dict:
 def train(**changes):
     values = dict(epochs=2, batch_size=16, optimizer="adam", learning_rate=0.001, validation_split=0.0,
                   shuffle=True, jit_compile="default", deterministic=True, precision="float32")
-    return types.SimpleNamespace(**(values | changes))
+    return params.Train.model_construct(**(values | changes))   # unvalidated: the trainer's own checks are tested
 
 
 class NumpyTrainer(common.NativeTrainer):

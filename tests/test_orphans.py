@@ -3,7 +3,6 @@ next `dvc repro` runs alone (kerasbench/guard.py, kerasbench/supervise.py)."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -12,7 +11,7 @@ import psutil
 import pytest
 
 from kerasbench.supervise import CHILD_VAR
-from tests.helpers import BIN, ROOT, sh, tool_env, write_small_params
+from tests.helpers import BIN, ROOT, pipeline_copy, sh, tool_env, write_small_params
 
 pytestmark = pytest.mark.e2e
 
@@ -36,12 +35,7 @@ def trainer_of(process: psutil.Process) -> psutil.Process | None:
 
 
 def test_killing_dvc_leaves_no_trainer_and_the_next_repro_runs(tmp_path):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in ("stages", "kerasbench", "scripts"):
-        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
-        shutil.copy(ROOT / name, repo / name)
+    repo = pipeline_copy(tmp_path / "repo")
     write_small_params(ROOT, repo, ["torch_native"], 3000, 100, epochs=40, evaluate_repeats=1)
     sh(repo, str(BIN / "python"), "-m", "kerasbench.fingerprint")
     sh(repo, "git", "init", "-q")

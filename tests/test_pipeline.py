@@ -6,7 +6,6 @@ import importlib.metadata
 import json
 import os
 import re
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,11 +30,7 @@ def sh(repo: Path, *cmd: str, check: bool = True) -> str:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("pipeline")
-    for name in ("stages", "kerasbench", "scripts"):
-        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
-        shutil.copy(ROOT / name, repo / name)
+    repo = helpers.pipeline_copy(tmp_path_factory.mktemp("pipeline"))
     write_small_params(ROOT, repo, FRAMEWORKS, 500, 200, epochs=2, evaluate_repeats=2)
     sh(repo, sys.executable, "-m", "kerasbench.fingerprint")   # as `make repro` does; committed with the code
     sh(repo, "git", "init", "-q")
@@ -107,14 +102,28 @@ def test_a_contender_whose_packages_change_retrains_alone(repo, tmp_path):
     sh(repo, "dvc", "checkout", "--force")
 
 
-def test_metrics_show_lists_every_contender(repo):
+def test_metrics_show_the_headline_and_every_run_on_request(repo):
+    """What DVC shows by default is the headline; the per-run files stay readable by name."""
     rows = metrics_rows(sh(repo, "dvc", "metrics", "show", "--md"))
+    assert list(rows) == ["metrics/headline.json"]
+    header = sh(repo, "dvc", "metrics", "show", "--md").splitlines()[0]
     for fw in FRAMEWORKS:
-        assert f"metrics/eval/{fw}-0.json" in rows and f"metrics/train/{fw}-0.json" in rows
-    header = sh(repo, "dvc", "metrics", "show", "--md", "metrics/eval").splitlines()[0]
+        assert f"{fw}.steady_images_per_s" in header and f"{fw}.test_accuracy" in header
+    assert "keras3_torch.keras_vs_baseline" not in header   # its baseline (torch_native) did not run
+    header = sh(repo, "dvc", "metrics", "show", "--md", *[f"metrics/eval/{fw}-0.json" for fw in FRAMEWORKS])
     assert "test.accuracy" in header and "test.f1_weighted" in header
     header = sh(repo, "dvc", "metrics", "show", "--md", *[f"metrics/train/{fw}-0.json" for fw in FRAMEWORKS])
     assert "time.steady_epoch_s" in header and "memory.rss_peak_os_mib" in header
+    shown = sh(repo, "dvc", "exp", "show", "--md").splitlines()[0]
+    columns = [c.strip() for c in shown.split("|") if c.strip()]
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    metrics = [c for c in columns if c not in ("Experiment", "Created") and "/" not in c   # a dependency's path
+               and c.split(".")[0] not in params]
+    headline = json.loads((repo / "metrics/headline.json").read_text())
+    leaves = ["synthetic"] + [f"{fw}.{key}" for fw in FRAMEWORKS for key in headline[fw]]
+    assert sorted(metrics) == sorted(leaves)   # one column per contender and figure: was 647 (NOTES.md)
+    for fw in FRAMEWORKS:   # 7 figures on a CPU (no GPU peak), and the ratio where the baseline ran
+        assert len(headline[fw]) == 7, headline[fw]
 
 
 def test_experiments_and_diffs(repo):
@@ -123,8 +132,9 @@ def test_experiments_and_diffs(repo):
     history = (repo / "plots/history/keras3_torch-0.csv").read_text().splitlines()
     assert len(history) == 1 + 3  # header and three epochs
 
-    diff = sh(repo, "dvc", "metrics", "diff", "HEAD", "--md")
-    assert "metrics/train/keras3_jax-0.json" in diff and "epochs" in diff and "| 2 " in diff and "| 3 " in diff
+    diff = sh(repo, "dvc", "metrics", "diff", "HEAD", "--md").splitlines()
+    assert diff[2].startswith("| metrics/headline.json")   # the headline figures first
+    assert any("keras3_jax.fit_s" in line for line in diff)
     params = sh(repo, "dvc", "params", "diff", "HEAD", "--md")
     assert "train.epochs" in params and "| 2 " in params and "| 3 " in params
 
@@ -143,19 +153,24 @@ def test_experiments_and_diffs(repo):
     assert status.count("Success") == 2, status
 
     shown = sh(repo, "dvc", "exp", "show", "--md", "--drop", ".*", "--keep",
-               r"Experiment|train\.(epochs|batch_size)|keras3_torch\.steady_epoch_s\.median")
+               r"Experiment|train\.(epochs|batch_size)|keras3_torch\.steady_images_per_s")
+    print(shown)   # docs/comparing.md shows this table
     for name in ("epochs3", "torch-only", "bs64", "bs128"):
         assert name in shown, shown
-    assert "keras3_torch.steady_epoch_s.median" in shown and "train.batch_size" in shown
+    assert "keras3_torch.steady_images_per_s" in shown and "train.batch_size" in shown
 
 
 def test_plots_render_offline_and_diff(repo, tmp_path):
     out = sh(repo, "dvc", "plots", "show", "-o", str(tmp_path / "plots"))
     html = (tmp_path / "plots/index.html").read_text()
     assert "index.html" in out
-    # One chart per file of each plots/ directory declared at the top of dvc.yaml.
-    for plot in ("history", "confusion", "per_class"):
-        for fw in FRAMEWORKS:
-            assert f"plots_{plot}_{fw}-0_csv" in html
+    # Every contender on one chart (the template in plots/templates/), the report's figures as image plots,
+    # and one confusion matrix per contender and seed.
+    assert html.count("Seconds per epoch, every contender") >= 1 and "Training accuracy per epoch" in html
+    for image in ("speed.png", "epoch_times.png", "memory.png", "training_curves.png", "confusion_matrices.png"):
+        assert image in html
+    for fw in FRAMEWORKS:
+        assert f"plots_confusion_{fw}-0_csv" in html
+    assert not any(f"plots_history_{fw}" in html for fw in FRAMEWORKS)   # no longer one chart per run
     sh(repo, "dvc", "plots", "diff", "HEAD", "-o", str(tmp_path / "diff"))
     assert (tmp_path / "diff/index.html").exists()

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from stages.repeat import schedule
+from tests.helpers import write_data
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,10 +51,7 @@ def workdir(tmp_path_factory) -> Path:
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (256, 32, 32, 3), dtype=np.uint8)
     y = (np.arange(256) % 10).astype(np.uint8)
-    np.savez(d / "data.npz", x_train=x, y_train=y, x_test=x[:64], y_test=y[:64],
-             class_names=np.array(list("abcdefghij")))
-    (d / "data.json").write_text(json.dumps({"source": "synthetic", "md5": "0" * 32, "sha256": "0" * 64,
-                                             "synthetic": True}))
+    write_data(d, x, y, x[:64], y[:64])
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(source="synthetic", md5=None)
     params["frameworks"] = ["keras3_torch", "keras3_jax"]

@@ -149,6 +149,7 @@ def test_repeats_give_real_intervals_and_significant_pairs(tmp_path, monkeypatch
     fx.write_params(tmp_path, three, [0], repeats=4)
     text, summary = run_report(tmp_path, monkeypatch)
 
+    assert "Energy: not measured." in section(text, "Energy")   # a CPU: no energy counter
     assert "training ran 4 times per contender and seed" in text
     steady = table_row(text, "Speed", "tf_keras")["steady epoch (s)"]
     median, low, high = map(float, re.fullmatch(r"(\S+) \[(\S+)–(\S+)\] \(n=16\)", steady).groups())  # 99%: no †
@@ -257,6 +258,12 @@ def test_one_seed_real_data_gpu(tmp_path, monkeypatch):
     assert memory["device"] == f"gpu ({fx.GPU})"
     assert table_row(text, "Memory", "tf_keras")["GPU peak source"] == "tensorflow_allocator_peak"
     assert "these are different definitions" in section(text, "Memory")
+    energy = table_row(text, "Energy", "keras3_jax")   # 300 W while training (the fixture's GPU)
+    steady = json.loads((tmp_path / "metrics/train/keras3_jax-0.json").read_text())["time"]["steady_epoch_s"]
+    assert float(energy["energy per steady epoch (J)"].split()[0].replace(",", "")) == pytest.approx(300 * steady,
+                                                                                                    abs=0.1)
+    assert energy["steady training per joule (images/J)"].startswith(f"{fx.TRAIN_IMAGES / (300 * steady):.1f} [")
+    assert "valid with one run per GPU at a time" in section(text, "Energy")
     assert summary["tf_keras"]["fit_s"] == {"median": 326.09, "ci_low": 326.09, "ci_high": 326.09, "n": 1}
     assert summary["keras3_jax"]["gpu_peak_mib"]["median"] == 900.0 + 50 * 3 and summary["keras3_jax"]["gpu"] == 1
     check_images(text, tmp_path / "reports")

@@ -7,7 +7,6 @@ archives have theirs in test_fanout.py and test_prepare.py.
 from __future__ import annotations
 
 import errno
-import json
 import math
 import os
 import signal
@@ -23,7 +22,7 @@ import yaml
 from kerasbench import files, guard
 from kerasbench.params import ParamsError, load, parse
 from tests import fixtures_report as fx
-from tests.helpers import ROOT, run_stage
+from tests.helpers import ROOT, run_stage, write_data
 
 # ---------------------------------------------------------------- params
 
@@ -81,10 +80,7 @@ def data_dir(tmp_path) -> Path:
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (100, 32, 32, 3), dtype=np.uint8)
     y = (np.arange(100) % 10).astype(np.uint8)
-    np.savez(tmp_path / "data.npz", x_train=x, y_train=y, x_test=x[:20], y_test=y[:20],
-             class_names=np.array(list("abcdefghij")))
-    (tmp_path / "data.json").write_text(json.dumps({"source": "synthetic", "md5": None, "sha256": None,
-                                                    "synthetic": True, "train": 100, "test": 20}))
+    write_data(tmp_path, x, y, x[:20], y[:20])
     return tmp_path
 
 
@@ -111,6 +107,14 @@ def test_a_batch_or_split_the_data_cannot_hold_fails_before_training(data_dir, t
     assert done.returncode == 1 and done.stderr.strip().splitlines()[-1] == message, done.stderr
     assert "Traceback" not in done.stderr and "ZeroDivisionError" not in done.stderr
     assert not any((data_dir / f).exists() for f in ("model", "m.json", "e.json", "h.csv"))
+
+
+def test_a_data_summary_without_the_image_count_names_the_stage_that_writes_it(data_dir):
+    (data_dir / "data.json").write_text('{"source": "synthetic", "synthetic": true}')
+    done = train_with(data_dir)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: data.json has no train image count; it is written by the prepare stage (dvc repro prepare)")
 
 
 # ---------------------------------------------------------------- outputs

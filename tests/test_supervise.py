@@ -100,3 +100,32 @@ def test_forward_filters_whole_lines_only():
     assert os.read(out_read, 1000) == b"keep 1\npartial oneDNN custom"
     assert supervise.benign(b"failed call to cuInit: UNKNOWN ERROR (303)", no_driver=True)
     assert not supervise.benign(b"failed call to cuInit: UNKNOWN ERROR (303)", no_driver=False)
+
+
+def test_epochs_sent_before_a_crash_are_logged_live(tmp_path):
+    """The child sends each finished epoch to the stage process, which logs it with dvclive: a SIGKILL in the
+    middle of the third epoch leaves the first two logged."""
+    done = subprocess.run([sys.executable, "-m", "tests.crashing_stage", "epochs", str(tmp_path / "live")], cwd=ROOT,
+                          env=supervise.child_env(), capture_output=True, timeout=120)
+    assert done.returncode == 128 + signal.SIGKILL, done.stderr.decode()
+    loss = (tmp_path / "live" / "plots" / "metrics" / "loss.tsv").read_text().splitlines()
+    assert loss == ["step\tloss", "0\t2.0", "1\t1.0"]
+    assert not (tmp_path / "live" / "plots" / "metrics" / "others_share.tsv").exists()   # null: not logged
+    metrics = __import__("json").loads((tmp_path / "live" / "metrics.json").read_text())
+    assert metrics["step"] == 1 and metrics["accuracy"] == 0.2
+    assert not (tmp_path / "dvc.yaml").exists() and not (tmp_path / "live" / "dvc.yaml").exists()
+
+
+@pytest.mark.parametrize("where", ["a git repository without a commit", "no repository"])
+def test_the_epoch_log_writes_files_only_wherever_it_runs(tmp_path, monkeypatch, where):
+    """`dvc repro` in a fresh `git init` must not fail on the live log, and nothing creates a DVC repository."""
+    from kerasbench import live
+    if where.startswith("a git"):
+        subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.chdir(tmp_path)
+    log = live.EpochLog(tmp_path / "live").open()
+    log({"epoch": {"epoch": 1, "loss": 2.5, "epoch_s": 0.5}})
+    log.close()
+    assert __import__("json").loads((tmp_path / "live" / "metrics.json").read_text()) == {
+        "step": 0, "loss": 2.5, "epoch_s": 0.5}
+    assert not (tmp_path / ".dvc").exists() and not (tmp_path / "dvc.yaml").exists()

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from kerasbench import contenders, host, measure
-from tests.helpers import run_stage, shadow_venv
+from tests.helpers import run_stage, shadow_venv, write_data
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -33,10 +33,7 @@ def workdir(tmp_path_factory) -> Path:
         return x, y.astype(np.uint8)
 
     (x_train, y_train), (x_test, y_test) = split(N_TRAIN), split(N_TEST)
-    np.savez(d / "data.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-             class_names=np.array(CLASSES))
-    (d / "data.json").write_text(json.dumps({"source": "synthetic", "md5": "0" * 32, "sha256": "0" * 64,
-                                             "synthetic": True}))
+    write_data(d, x_train, y_train, x_test, y_test, CLASSES)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(source="synthetic", md5=None)
     params["train"].update(epochs=EPOCHS, batch_size=32, deterministic=True)  # bitwise-reproducible on CPU

@@ -29,9 +29,9 @@ from kerasbench.report.load import result_paths
 from kerasbench.results import ResultsError
 
 UNION = ("frameworks", "seeds")       # the report's own axes: merged across the cells of a group
-# Headline columns of `dvc exp show`: metrics/summary.json's <contender>.<figure>.median (DVC matches
+# Columns of `dvc exp show` kept by default: metrics/headline.json's <contender>.<figure> (DVC matches
 # from the start of the column name, which is prefixed with "file:" only where two files share a key).
-HEADLINE = r"(.*:)?\w+\.(test_accuracy|fit_s|steady_images_per_s)\.median$"
+HEADLINE = r"(.*:)?\w+\.(test_accuracy|fit_s|steady_images_per_s)$"
 
 
 def combined_report(params: dict, runs: list[tuple[str, int, str]], root: Path, out_dir: Path) -> Path:

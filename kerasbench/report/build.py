@@ -8,14 +8,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from kerasbench import files
 from kerasbench.params import Params
-from kerasbench.report import environment, figures, load, markdown, numbers
+from kerasbench.report import environment, figures, headline, html, load, markdown, numbers
 from kerasbench.results import Directory, Tree
 
 
-def render(p: Params, results: load.Results) -> tuple[str, dict[str, bytes], dict]:
-    """The Markdown page, its PNG figures by file name, and the summary."""
+def epochs_table(timed: list, frameworks: list[str]) -> pd.DataFrame:
+    """Per contender and epoch, the median over its training processes of the epoch's time, loss and
+    accuracy: the overlay plot's data (every contender on one chart, dvc.yaml's `plots`)."""
+    runs = pd.concat([r.history.assign(contender=r.framework) for r in timed])
+    columns = [c for c in ("epoch_s", "loss", "accuracy") if c in runs.columns]
+    table = runs.groupby(["contender", "epoch"], sort=False)[columns].median().reset_index()
+    order = {fw: i for i, fw in enumerate(frameworks)}
+    return table.sort_values(["contender", "epoch"], key=lambda s: s.map(order) if s.name == "contender" else s)
+
+
+def render(p: Params, results: load.Results) -> tuple[str, dict[str, bytes], dict, dict]:
+    """The Markdown page, its PNG figures by file name, the summary and the headline figures."""
     frameworks = list(p.frameworks)
     timing = numbers.summaries(results.samples, frameworks)
     quality = numbers.summaries(load.scores(results.runs), frameworks, list(load.SCORES))
@@ -29,15 +41,25 @@ def render(p: Params, results: load.Results) -> tuple[str, dict[str, bytes], dic
             "confusion_matrices.png": figures.confusion(results.runs, frameworks, markdown.class_order(results.runs))}
     costs = numbers.keras_costs(results.samples, frameworks)
     text = markdown.render(p, results, timing, quality, pairs, costs=costs)
-    return text, pngs, numbers.summary_json(results, timing, quality)
+    summary = numbers.summary_json(results, timing, quality)
+    synthetic = any(entry.get("synthetic") for entry in summary.values())
+    return text, pngs, summary, headline.headline(timing, quality, costs, synthetic)
 
 
-def build(p: Params, out_dir: Path, out_summary: Path, tree: Tree | Path = Path(".")) -> Path:
-    """Read (from a folder or any results tree), render in memory, then write: PNGs, the summary, report.md last."""
-    text, pngs, summary = render(p, load.load(p, tree if not isinstance(tree, Path) else Directory(tree)))
+def build(p: Params, out_dir: Path, out_summary: Path, tree: Tree | Path = Path("."),
+          out_headline: Path | None = None) -> Path:
+    """Read (from a folder or any results tree), render in memory, then write: PNGs, the epochs of every
+    process for the overlay plot, the summary and headline, index.html, report.md last."""
+    results = load.load(p, tree if not isinstance(tree, Path) else Directory(tree))
+    text, pngs, summary, heads = render(p, results)
     for name, data in pngs.items():
         with files.atomic_path(out_dir / name, ".png") as tmp:
             tmp.write_bytes(data)
+    with files.atomic_path(out_dir / "epochs.csv", ".csv") as tmp:
+        epochs_table(results.timed, list(p.frameworks)).to_csv(tmp, index=False)
     files.write_json(out_summary, summary)
+    if out_headline is not None:
+        files.write_json(out_headline, heads)
+    files.write_text(out_dir / "index.html", html.page(text, pngs))
     files.write_text(out_dir / "report.md", text)
     return out_dir / "report.md"

@@ -1,6 +1,7 @@
 """The report page: numbers formatted into Markdown tables, put into the Jinja2 template report.md.j2."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import jinja2
@@ -163,6 +164,9 @@ def render(p: Params, results: Results, timing: Table, quality: Table, pairs: li
         inference_table=figure_table(timing, ["predict_images_per_s", "forward_images_per_s", "first_predict_s"],
                                      {"device": envs.eval_devices(runs, frameworks)}),
         gpu=gpu, memory_table=figure_table(timing, memory_figures, memory_labels),
+        energy_table=(figure_table(timing, ["steady_epoch_j", "images_per_joule"], {"device": trained})
+                      if any(timing[fw]["steady_epoch_j"].n and not math.isnan(timing[fw]["steady_epoch_j"].median)
+                             for fw in frameworks) else None),
         quality_table=score_table(quality, ["test_precision_weighted", "test_recall_weighted", "train_f1_macro",
                                             "test_f1_macro"]),
         per_class_note="median over seeds" if n_seeds > 1 else "one seed",

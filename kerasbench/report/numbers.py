@@ -14,7 +14,7 @@ from kerasbench.samples import FIGURES, select, test_figure
 # Figures in metrics/summary.json (numbers only, for `dvc metrics diff` and `dvc exp show`).
 KEY_FIGURES = ("fit_s", "first_epoch_s", "steady_epoch_s", "steady_images_per_s", "predict_images_per_s",
                "forward_images_per_s", "rss_peak_mib", "gpu_peak_mib", "build_increase_mib", "fit_increase_mib",
-               "seconds_to_target", "cold_first_epoch_s", "warm_first_epoch_s")
+               "seconds_to_target", "cold_first_epoch_s", "warm_first_epoch_s", "steady_epoch_j", "images_per_joule")
 KEY_SCORES = ("train_accuracy", "train_f1_weighted", "test_accuracy", "test_f1_weighted", "test_f1_macro")
 PAIRWISE = ("steady_images_per_s", "first_epoch_s")
 

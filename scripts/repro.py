@@ -1,0 +1,54 @@
+"""`dvc repro` with the stage it is in and how many are left: what `make repro` runs.
+
+    python -m scripts.repro [DVC REPRO ARGS ...]
+
+On a host where NVML sees a GPU but the project's venv holds only CPU builds (and no GPU venv is
+configured), it stops first with one message saying what to run (kerasbench/devices.py). Then it
+asks DVC which stages would run (`dvc repro --dry`, which runs nothing), then runs
+`dvc repro` with the same arguments and passes its output on, each stage's first line prefixed
+with `[k/N]` and the time since the start. DVC's exit status is this command's.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+from kerasbench import devices, host
+from kerasbench.params import load_or_exit
+
+RUNNING = re.compile(r"^Running stage '([^']+)'")
+
+
+def planned(args: list[str]) -> list[str]:
+    """The stages `dvc repro ARGS` would run, in order (an empty list when DVC says nothing)."""
+    dry = subprocess.run(["dvc", "repro", "--dry", *args], capture_output=True, text=True)
+    return [m.group(1) for m in map(RUNNING.match, dry.stdout.splitlines()) if m]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    hint = devices.gpu_host_hint(load_or_exit().device, dict(os.environ), host.nvidia_host(), devices.cpu_builds())
+    if hint:
+        print(f"error: {hint}", file=sys.stderr)
+        return 1
+    stages = planned(args)
+    print(f"repro: {len(stages)} stage(s) to run" + (f": {', '.join(stages)}" if stages else ""), flush=True)
+    started, seen = time.monotonic(), 0
+    with subprocess.Popen(["dvc", "repro", *args], stdout=subprocess.PIPE, text=True, bufsize=1) as dvc:
+        for line in dvc.stdout:
+            found = RUNNING.match(line)
+            if found:
+                seen += 1
+                total = max(len(stages), seen)
+                elapsed = round(time.monotonic() - started)
+                line = f"[{seen}/{total}, {elapsed // 60} min {elapsed % 60:02d} s] {line}"
+            sys.stdout.write(line)
+            sys.stdout.flush()
+    return dvc.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

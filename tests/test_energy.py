@@ -1,0 +1,75 @@
+"""kerasbench/energy.py: joules per epoch and images per joule from NVML's cumulative counter, with a fake NVML
+(this machine has no GPU), and "not measured" on a CPU."""
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+from kerasbench import energy, measure
+
+
+class FakeNvml(types.SimpleNamespace):
+    """Counts millijoules as a GPU would: each read returns the next value of `counter`."""
+
+    def __init__(self, counter):
+        super().__init__(NVMLError=RuntimeError, handles=[])
+        self.counter = iter(counter)
+
+    def nvmlInit(self):
+        pass
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        self.handles.append(("index", i))
+        return i
+
+    def nvmlDeviceGetHandleByUUID(self, uuid):
+        self.handles.append(("uuid", uuid))
+        return uuid
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        return next(self.counter)
+
+
+def test_known_counter_values_give_known_joules(monkeypatch):
+    # the first read checks the counter; then two reads per epoch, before and after its clock
+    fake = FakeNvml([5_000_000, 5_000_000, 5_250_000, 5_300_000, 5_500_000, 5_600_000, 5_820_000])
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    meter = energy.meter(on_gpu=True)
+    assert meter.source == "nvml_total_energy_consumption" and fake.handles == [("index", 0)]
+    clock = measure.EpochClock(3, echo=False, meter=meter)
+    clock.fit_begin()
+    for epoch in range(3):
+        clock.epoch_begin(epoch)
+        clock.epoch_end(epoch, {"loss": 1.0})
+    assert [row["energy_j"] for row in clock.epochs] == [250.0, 200.0, 220.0]
+    assert energy.summary([row["energy_j"] for row in clock.epochs], 1000) == {
+        "steady_epoch_j": 210.0, "images_per_joule": pytest.approx(1000 / 210)}
+
+
+@pytest.mark.parametrize("visible, handle", [("1", ("index", 1)), ("GPU-8d3f", ("uuid", "GPU-8d3f")),
+                                             ("2,3", ("index", 2))])
+def test_the_gpu_read_is_the_one_the_process_trains_on(monkeypatch, visible, handle):
+    fake = FakeNvml([1, 2])
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    energy.meter(on_gpu=True)
+    assert fake.handles == [handle]
+
+
+def test_a_cpu_or_a_gpu_without_the_counter_measures_nothing(monkeypatch):
+    assert energy.meter(on_gpu=False).read_mj() is None
+    broken = FakeNvml([])
+    broken.nvmlDeviceGetTotalEnergyConsumption = lambda handle: (_ for _ in ()).throw(RuntimeError("not supported"))
+    monkeypatch.setitem(sys.modules, "pynvml", broken)
+    assert energy.meter(on_gpu=True).source is None
+    clock = measure.EpochClock(2, echo=False)
+    clock.fit_begin()
+    for epoch in range(2):
+        clock.epoch_begin(epoch)
+        clock.epoch_end(epoch, {})
+    assert [row["energy_j"] for row in clock.epochs] == [None, None]
+    assert energy.summary([None, None], 1000) == {"steady_epoch_j": None, "images_per_joule": None}
+    assert energy.joules(10, 5) is None   # a counter that went back (driver reloaded): no figure

@@ -1,0 +1,62 @@
+"""The container's package set, proven on this CPU machine: `make setup-gpu` installs the three GPU locks into one
+venv per backend (hash-checked, pip check clean), and the real pipeline trains and evaluates every default
+contender at a tiny size under them (their CUDA wheels import and fall back to the CPU here). This is the
+closest to building the image that a machine without Docker allows: a lock that does not install, a missing
+package or a conflict between a backend's venv and the stage code fails here.
+
+Slow (about 12 GB of wheels): `make test-e2e`. KERASBENCH_GPU_VENVS names a folder of venvs made before,
+to reuse them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import BIN, ROOT, pipeline_copy, sh, tool_env, write_small_params
+
+pytestmark = pytest.mark.e2e
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+@pytest.fixture(scope="module")
+def gpu_venvs(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("KERASBENCH_GPU_VENVS") or tmp_path_factory.mktemp("gpu") / "venvs")
+    started = time.perf_counter()
+    done = subprocess.run(["make", "-C", str(ROOT), "setup-gpu", f"GPU_VENVS={folder}"], capture_output=True,
+                          text=True, timeout=3600, env={k: v for k, v in os.environ.items() if k != "MAKEFLAGS"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    print(f"make setup-gpu: {time.perf_counter() - started:.0f} s")
+    for backend in BACKENDS:
+        assert (folder / backend / "bin" / ".installed").exists()
+    return folder
+
+
+def test_every_default_contender_runs_the_pipeline_under_the_gpu_venvs(gpu_venvs, tmp_path):
+    repo = pipeline_copy(tmp_path / "repo")
+    frameworks = yaml.safe_load((ROOT / "params.yaml").read_text())["frameworks"]
+    write_small_params(ROOT, repo, frameworks, 300, 100, epochs=2, evaluate_repeats=1)
+    pythons = {f"KERASBENCH_PYTHON_{b.upper()}": str(gpu_venvs / b / "bin" / "python") for b in BACKENDS}
+    env = tool_env(**pythons)
+    sh(repo, str(BIN / "python"), "-m", "kerasbench.fingerprint", env=env)
+    sh(repo, "git", "init", "-q", env=env)
+    sh(repo, str(BIN / "dvc"), "init", "-q", env=env)
+    sh(repo, "git", "add", "-A", env=env)
+    sh(repo, "git", "commit", "-qm", "tiny, GPU venvs", env=env)
+    started = time.perf_counter()
+    sh(repo, str(BIN / "dvc"), "repro", env=env, timeout=3600)
+    print(f"dvc repro, {len(frameworks)} contenders under the GPU venvs: {time.perf_counter() - started:.0f} s")
+    for fw in frameworks:
+        env_record = json.loads((repo / f"metrics/train/{fw}-0.env.json").read_text())
+        backend = env_record["backend"]
+        assert env_record["executable"] == pythons[f"KERASBENCH_PYTHON_{backend.upper()}"], fw   # its GPU venv
+        assert env_record["cuda_build"], f"{fw}: {backend} in its GPU venv is not a CUDA build"
+        assert env_record["device"] == "cpu"   # no GPU here: the CUDA build runs on the CPU
+        evaluated = json.loads((repo / f"metrics/eval/{fw}-0.json").read_text())
+        assert 0 <= evaluated["test"]["accuracy"] <= 1
+    assert (repo / "reports/report.md").exists() and (repo / "reports/index.html").exists()

@@ -85,30 +85,31 @@ def select(contender: Contender, backend: Backend, device: str) -> dict:
     return record
 
 
-def cpu_builds(version_of=None) -> list[str]:
-    """The backends this interpreter holds only as CPU builds (from package metadata, nothing imported)."""
+def cpu_builds(backends, environ: dict[str, str], version_of=None) -> list[str]:
+    """Of these backends, those the stages would run as CPU builds: no GPU venv configured for them
+    (KERASBENCH_PYTHON_<BACKEND>) and this interpreter holds a CPU build (package metadata, nothing imported)."""
     from kerasbench.contenders import version_of as installed
     version_of = version_of or installed
+    checks = {"torch": lambda v: "+cpu" in v and f"torch {v}",
+              "jax": lambda v: not any(version_of(p) for p in ("jax-cuda12-plugin", "jax-cuda13-plugin"))
+              and f"jax {v} (no CUDA plugin)",
+              "tensorflow": lambda v: not version_of("nvidia-cudnn-cu12") and f"tensorflow {v} (no CUDA libraries)"}
     found = []
-    torch = version_of("torch")
-    if torch and "+cpu" in torch:
-        found.append(f"torch {torch}")
-    if version_of("jax") and not any(version_of(p) for p in ("jax-cuda12-plugin", "jax-cuda13-plugin")):
-        found.append(f"jax {version_of('jax')} (no CUDA plugin)")
-    if version_of("tensorflow") and not version_of("nvidia-cudnn-cu12"):
-        found.append(f"tensorflow {version_of('tensorflow')} (no CUDA libraries)")
+    for backend, check in checks.items():
+        version = version_of(backend)
+        problem = version and backend in backends and not environ.get(f"KERASBENCH_PYTHON_{backend.upper()}") \
+            and check(version)
+        found += [problem] if problem else []
     return found
 
 
-def gpu_host_hint(device: str, environ: dict[str, str], nvidia: dict, builds: list[str]) -> str | None:
-    """What to run, once, when NVML sees a GPU but every contender would run a CPU build (`make repro`
-    on a GPU host with only the CPU venv); None otherwise."""
+def gpu_host_hint(device: str, nvidia: dict, builds: list[str]) -> str | None:
+    """What to run, once, when NVML sees a GPU but contenders of `frameworks` would run CPU builds (`make
+    repro` on a GPU host with only the CPU venv); None otherwise."""
     if device == "cpu" or not nvidia.get("gpus") or not builds:
         return None
-    if any(environ.get(f"KERASBENCH_PYTHON_{b.upper()}") for b in ("tensorflow", "jax", "torch")):
-        return None   # a per-backend interpreter is configured: the device rule judges each contender
     names = ", ".join(g["name"] for g in nvidia["gpus"])
     return (f"this host has {len(nvidia['gpus'])} NVIDIA GPU(s) ({names}, driver {nvidia.get('driver')}), but "
-            f"the project's venv holds CPU builds ({'; '.join(builds)}), so with device: {device} every contender "
-            "would stop. Run `make setup-gpu` (one venv per backend from the GPU locks; make repro then uses "
-            "them), or the container (docs/container.md); or set device: cpu to compare on the CPU")
+            f"the project's venv holds CPU builds ({'; '.join(builds)}), so with device: {device} the contenders "
+            "on them would stop. Run `make setup-gpu` (one venv per backend from the GPU locks; make repro then "
+            "uses them), or the container (docs/container.md); or set device: cpu to compare on the CPU")

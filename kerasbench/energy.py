@@ -9,11 +9,18 @@ and a dedicated host give). On a CPU, or without NVML or the counter, nothing is
 figures are recorded as null and the report says "not measured".
 
 The GPU read is the one the process trains on: the first of CUDA_VISIBLE_DEVICES when it names one
-(by index or UUID), else NVML's GPU 0, which is where every framework here puts its work.
+(by index or UUID), else GPU 0, which is where every framework here puts its work. CUDA numbers GPUs
+fastest first unless CUDA_DEVICE_ORDER=PCI_BUS_ID, NVML in bus order: the two agree when every GPU is
+the same model, so on a host with mixed models and CUDA's default order, a GPU named by index is not
+measured rather than possibly read on the wrong GPU.
+
+Time excluded from an epoch's clock (validation, untimed work) is excluded from its energy too: the
+clock reads the counter around it and subtracts.
 """
 from __future__ import annotations
 
 import os
+import statistics
 
 SOURCE = "nvml_total_energy_consumption"
 
@@ -41,11 +48,14 @@ class NvmlMeter(Meter):
 
 def _handle(pynvml):
     visible = (os.environ.get("CUDA_VISIBLE_DEVICES") or "").split(",")[0].strip()
-    if visible.isdigit():
-        return pynvml.nvmlDeviceGetHandleByIndex(int(visible))
     if visible.startswith(("GPU-", "MIG-")):
         return pynvml.nvmlDeviceGetHandleByUUID(visible)
-    return pynvml.nvmlDeviceGetHandleByIndex(0)
+    count = pynvml.nvmlDeviceGetCount()
+    if count > 1 and os.environ.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
+        models = {pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i)) for i in range(count)}
+        if len(models) > 1:
+            raise LookupError("GPUs of several models and CUDA's fastest-first order: NVML's index may differ")
+    return pynvml.nvmlDeviceGetHandleByIndex(int(visible) if visible.isdigit() else 0)
 
 
 def meter(on_gpu: bool) -> Meter:
@@ -68,11 +78,16 @@ def joules(before_mj: int | None, after_mj: int | None) -> float | None:
     return (after_mj - before_mj) / 1000.0
 
 
+def less(total_j: float | None, excluded_j: float | None) -> float | None:
+    """An epoch's joules without those of the time its clock excluded; None when either is unknown."""
+    return None if total_j is None or excluded_j is None else max(total_j - excluded_j, 0.0)
+
+
 def summary(epoch_joules: list[float | None], images_per_epoch: int) -> dict[str, float | None]:
-    """Over the steady epochs (2..N): the median joules per epoch and images per joule; nulls when not measured."""
-    measured = sorted(j for j in epoch_joules[1:] if j is not None and j > 0)
+    """Over the steady epochs (2..N) with a reading: the median joules per epoch and the median of each
+    epoch's images per joule (the report's rule, kerasbench/samples.py); nulls when not measured."""
+    measured = [j for j in epoch_joules[1:] if j is not None and j > 0]
     if not measured:
         return {"steady_epoch_j": None, "images_per_joule": None}
-    middle = len(measured) // 2
-    median = measured[middle] if len(measured) % 2 else (measured[middle - 1] + measured[middle]) / 2
-    return {"steady_epoch_j": median, "images_per_joule": images_per_epoch / median}
+    return {"steady_epoch_j": statistics.median(measured),
+            "images_per_joule": statistics.median(images_per_epoch / j for j in measured)}

@@ -27,7 +27,6 @@ class EpochLog:
     def __init__(self, directory: Path | str):
         self.directory = Path(directory)
         self.live = None
-        self.epochs = 0
 
     def open(self) -> EpochLog:
         from dvclive import Live
@@ -44,13 +43,10 @@ class EpochLog:
         row = message.get("epoch")
         if not isinstance(row, dict):   # another kind of message: not this sink's
             return
-        if self.live is None:
-            self.open()
         for key, value in row.items():
             if key not in SKIPPED and isinstance(value, (int, float)) and math.isfinite(value):
                 self.live.log_metric(key, value)
         self.live.next_step()
-        self.epochs += 1
 
     def close(self) -> None:
         if self.live is not None:

@@ -83,12 +83,13 @@ class EpochClock:
         self.timed_from: str | None = None   # UTC, first epoch's start and last epoch's end
         self.timed_to: str | None = None
         self._begin = self._excluded = 0.0
+        self._excluded_j: float | None = 0.0   # energy of the excluded time (None: not measured)
 
     def fit_begin(self) -> None:
         self.fit_begin_at = time.perf_counter()
 
     def epoch_begin(self, epoch: int) -> None:
-        self._excluded = 0.0
+        self._excluded, self._excluded_j = 0.0, 0.0
         self.timed_from = self.timed_from or utc_now()
         self._before = self.probe.snapshot()   # before the clock starts: nothing added to the epoch
         self._energy = self.meter.read_mj()
@@ -96,17 +97,25 @@ class EpochClock:
 
     def validation_begin(self, epoch: int) -> None:
         self._validation_begin = time.perf_counter()
+        self._validation_mj = self.meter.read_mj()   # inside the excluded time, like every read below
 
     def validation_end(self, epoch: int) -> None:
+        self._exclude_energy(self._validation_mj)
         self._excluded += time.perf_counter() - self._validation_begin
 
     @contextlib.contextmanager
     def untimed(self):
         started = time.perf_counter()
+        started_mj = self.meter.read_mj()
         try:
             yield
         finally:
+            self._exclude_energy(started_mj)
             self._excluded += time.perf_counter() - started
+
+    def _exclude_energy(self, started_mj: int | None) -> None:
+        spent = energy.joules(started_mj, self.meter.read_mj())
+        self._excluded_j = None if spent is None or self._excluded_j is None else self._excluded_j + spent
 
     def epoch_end(self, epoch: int, logs: dict) -> bool:
         seconds = time.perf_counter() - self._begin - self._excluded
@@ -114,8 +123,9 @@ class EpochClock:
         after = self.probe.snapshot()
         self.timed_to = utc_now()
         self.windows.append(after.wall_s - self._before.wall_s)
+        joules = energy.less(energy.joules(self._energy, energy_mj), self._excluded_j)
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}, "epoch_s": seconds,
-               **self.probe.between(self._before, after), "energy_j": energy.joules(self._energy, energy_mj)}
+               **self.probe.between(self._before, after), "energy_j": joules}
         self.epochs.append(row)
         supervise.send({"epoch": row})   # to the stage process, which logs it live (kerasbench/live.py)
         if self.echo:

@@ -93,19 +93,18 @@ def epoch_seconds(run: Run) -> list[float]:
 
 def epoch_images_per_s(run: Run) -> list[float]:
     images = lookup(run.train, "train_images", run_paths(run.framework, run.seed, run.repeat)["train"])
-    if images is None:
-        return []
-    return (images / steady_epochs(run)["epoch_s"].astype(float)).tolist()
+    return [] if images is None else (images / steady_epochs(run)["epoch_s"].astype(float)).tolist()
 
 
 def epoch_joules(run: Run) -> list[float]:
-    """Joules of each steady epoch (NaN where not measured: a CPU, or a GPU without the counter)."""
-    return steady_epochs(run)["energy_j"].astype(float).tolist() if "energy_j" in run.history.columns else []
+    """Joules of each steady epoch (NaN where not measured: a CPU, or a GPU without the counter, or 0 J)."""
+    joules = steady_epochs(run)["energy_j"].astype(float) if "energy_j" in run.history.columns else []
+    return [j if j > 0 else math.nan for j in joules]
 
 
 def epoch_images_per_joule(run: Run) -> list[float]:
     images = lookup(run.train, "train_images", run_paths(run.framework, run.seed, run.repeat)["train"])
-    return [] if images is None else [images / j if j > 0 else math.nan for j in epoch_joules(run)]
+    return [] if images is None else [images / j for j in epoch_joules(run)]
 
 
 def per_pass(kind: str) -> Extract:

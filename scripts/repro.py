@@ -2,11 +2,12 @@
 
     python -m scripts.repro [DVC REPRO ARGS ...]
 
-On a host where NVML sees a GPU but the project's venv holds only CPU builds (and no GPU venv is
-configured), it stops first with one message saying what to run (kerasbench/devices.py). Then it
-asks DVC which stages would run (`dvc repro --dry`, which runs nothing), then runs
-`dvc repro` with the same arguments and passes its output on, each stage's first line prefixed
-with `[k/N]` and the time since the start. DVC's exit status is this command's.
+On a host where NVML sees a GPU but the contenders of `frameworks` would run CPU builds (the
+project's venv, no GPU venv configured for their backend), it stops first with one message saying
+what to run (kerasbench/devices.py). Then it asks DVC which stages would run (`dvc repro --dry`,
+which runs nothing), then runs `dvc repro` with the same arguments and passes its output on, each
+stage's first line prefixed with `[k/N]` and the time since the start. DVC's exit status is this
+command's.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from kerasbench import devices, host
+from kerasbench import contenders, devices, host
 from kerasbench.params import load_or_exit
 
 RUNNING = re.compile(r"^Running stage '([^']+)'")
@@ -30,7 +31,9 @@ def planned(args: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    hint = devices.gpu_host_hint(load_or_exit().device, dict(os.environ), host.nvidia_host(), devices.cpu_builds())
+    p = load_or_exit()
+    backends = {contenders.get(name).backend for name in p.frameworks}
+    hint = devices.gpu_host_hint(p.device, host.nvidia_host(), devices.cpu_builds(backends, dict(os.environ)))
     if hint:
         print(f"error: {hint}", file=sys.stderr)
         return 1

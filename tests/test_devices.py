@@ -181,20 +181,25 @@ def test_a_stale_fingerprint_is_named_and_a_current_one_passes(tmp_path, monkeyp
 def test_a_gpu_host_with_only_cpu_builds_is_told_what_to_run():
     """NVML lists a GPU, the venv holds CPU builds, no GPU venv is configured: one message, before DVC runs."""
     cpu_venv = {"torch": "2.13.0+cpu", "jax": "0.10.2", "tensorflow": "2.21.0"}
-    builds = devices.cpu_builds(cpu_venv.get)
+    every = {"torch", "jax", "tensorflow"}
+    builds = devices.cpu_builds(every, {}, cpu_venv.get)
     assert builds == ["torch 2.13.0+cpu", "jax 0.10.2 (no CUDA plugin)", "tensorflow 2.21.0 (no CUDA libraries)"]
-    hint = devices.gpu_host_hint("auto", {}, H100, builds)
+    hint = devices.gpu_host_hint("auto", H100, builds)
     assert hint.startswith("this host has 1 NVIDIA GPU(s) (NVIDIA H100 80GB HBM3, driver 575.57.08), but the "
                            "project's venv holds CPU builds (torch 2.13.0+cpu; jax 0.10.2 (no CUDA plugin)")
     assert "Run `make setup-gpu`" in hint and "docs/container.md" in hint and "device: cpu" in hint
     # and not otherwise
-    assert devices.gpu_host_hint("auto", {}, NO_HOST_GPU, builds) is None                   # no GPU here
-    assert devices.gpu_host_hint("cpu", {}, H100, builds) is None                           # CPU on purpose
-    assert devices.gpu_host_hint("auto", {"KERASBENCH_PYTHON_TORCH": "/v/bin/python"}, H100, builds) is None
+    assert devices.gpu_host_hint("auto", NO_HOST_GPU, builds) is None                   # no GPU here
+    assert devices.gpu_host_hint("cpu", H100, builds) is None                           # CPU on purpose
+    gpu_venvs = {f"KERASBENCH_PYTHON_{b.upper()}": f"/v/{b}/bin/python" for b in every}
+    assert devices.cpu_builds(every, gpu_venvs, cpu_venv.get) == []                     # make setup-gpu's venvs
+    assert devices.cpu_builds(every, {"KERASBENCH_PYTHON_TORCH": "/v/bin/python"}, cpu_venv.get) == [
+        "jax 0.10.2 (no CUDA plugin)", "tensorflow 2.21.0 (no CUDA libraries)"]        # torch's alone: not enough
+    mixed = {"torch": "2.13.0+cpu", "jax": "0.10.2", "jax-cuda13-plugin": "0.10.2"}
+    assert devices.cpu_builds({"jax"}, {}, mixed.get) == []      # a jax-only run with jax's CUDA plugin: fine
     gpu_venv = {"torch": "2.13.0", "jax": "0.10.2", "jax-cuda12-plugin": "0.10.2", "tensorflow": "2.21.0",
                 "nvidia-cudnn-cu12": "9.28.0.42"}
-    assert devices.cpu_builds(gpu_venv.get) == []
-    assert devices.gpu_host_hint("gpu", {}, H100, devices.cpu_builds(gpu_venv.get)) is None   # the container's venv
+    assert devices.cpu_builds(every, {}, gpu_venv.get) == []     # the container's venv
 
 
 def test_make_repro_stops_with_the_hint_on_a_fake_gpu_host(tmp_path, monkeypatch):
@@ -204,7 +209,7 @@ def test_make_repro_stops_with_the_hint_on_a_fake_gpu_host(tmp_path, monkeypatch
     for name in ("KERASBENCH_PYTHON_TORCH", "KERASBENCH_PYTHON_JAX", "KERASBENCH_PYTHON_TENSORFLOW"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(host, "nvidia_host", lambda: H100)
-    monkeypatch.setattr(devices, "cpu_builds", lambda: ["torch 2.13.0+cpu"])
+    monkeypatch.setattr(devices, "cpu_builds", lambda backends, environ: ["torch 2.13.0+cpu"])
     ran = []
     monkeypatch.setattr(repro, "planned", lambda args: ran.append(args) or [])
     assert repro.main([]) == 1 and ran == []   # stopped before asking DVC anything

@@ -35,3 +35,45 @@ def test_modules_stay_small():
     sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines())
              for folder in ("kerasbench", "stages", "scripts") for p in (ROOT / folder).rglob("*.py")}
     assert {path: n for path, n in sizes.items() if n > MAX_LINES} == {}
+
+
+# Library files whose edits cannot change any stage's output, so no stage lists them (the import walk stops
+# there): a docstring, the output lock and parent-death guard, the environment check that only stops a stage.
+NO_RESULT = {"kerasbench/__init__.py", "kerasbench/guard.py", "kerasbench/fingerprint.py"}
+# What the data and report stages reach only through params.py's checks (the contender names of
+# `frameworks`, the memory that bounds synthetic sizes): it decides whether params.yaml is accepted, never
+# what these stages write, and an edit of it must not download CIFAR-10 again.
+PARAMS_CHECKS = {"kerasbench/contenders/__init__.py", "kerasbench/host.py"}
+
+
+def _closure(start: list[Path]) -> set[str]:
+    """Every kerasbench file these files import, directly or through each other, but NO_RESULT's."""
+    known = imports.modules()
+    path = {name: str(p.relative_to(ROOT)) for name, p in known.items()}
+    seen, todo = set(), [m for p in start for m in imports.imported(p) if m in known]
+    while todo:
+        name = todo.pop()
+        if name not in seen and path[name] not in NO_RESULT:
+            seen.add(name)
+            todo += [m for m in imports.imported(known[name]) if m in known]
+    return {path[name] for name in seen}
+
+
+def test_every_stage_depends_on_the_code_it_imports():
+    """dvc.yaml lists, for each stage, the library files its stage modules import (directly or not), so
+    editing one reruns the stages that use it; a directory covers what is below it."""
+    import fnmatch
+
+    import yaml
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    missing = {}
+    for name, stage in stages.items():
+        deps = [d.replace("${item.framework}", "*") for d in stage["deps"]]
+        own = [ROOT / d for d in deps if d.startswith("stages/")]
+        assert own, f"{name}: no stage module among its deps"
+        ignored = PARAMS_CHECKS if name in ("download", "prepare", "report") else set()
+        uncovered = [f for f in sorted(_closure(own) - ignored)
+                     if not any(fnmatch.fnmatch(f, d) or f.startswith(d.rstrip("/") + "/") for d in deps)]
+        if uncovered:
+            missing[name] = uncovered
+    assert missing == {}

@@ -52,14 +52,15 @@ def build(p: Params, out_dir: Path, out_summary: Path, tree: Tree | Path = Path(
     process for the overlay plot, the summary and headline, index.html, report.md last."""
     results = load.load(p, tree if not isinstance(tree, Path) else Directory(tree))
     text, pngs, summary, heads = render(p, results)
+    epochs, page = epochs_table(results.timed, list(p.frameworks)), html.page(text, pngs)   # all before any write
     for name, data in pngs.items():
         with files.atomic_path(out_dir / name, ".png") as tmp:
             tmp.write_bytes(data)
     with files.atomic_path(out_dir / "epochs.csv", ".csv") as tmp:
-        epochs_table(results.timed, list(p.frameworks)).to_csv(tmp, index=False)
+        epochs.to_csv(tmp, index=False)
     files.write_json(out_summary, summary)
     if out_headline is not None:
         files.write_json(out_headline, heads)
-    files.write_text(out_dir / "index.html", html.page(text, pngs))
+    files.write_text(out_dir / "index.html", page)
     files.write_text(out_dir / "report.md", text)
     return out_dir / "report.md"

@@ -4,7 +4,10 @@ make sure it can write them; and what it says when writing fails anyway.
 - `die_with_parent()`: the stage process asks the kernel for SIGTERM when its parent (DVC, or the
   repeat stage) dies, so `kill -9` of `dvc repro` leaves no stage behind; a supervising stage passes
   the signal on and its trainer child dies with it (kerasbench/supervise.py), so no orphan trains
-  on and writes results out of step with dvc.lock.
+  on and writes results out of step with dvc.lock. DVC starts a stage through `$SHELL -c CMD`; bash
+  replaces itself with the command, but dash (`/bin/sh` on Debian, DVC's choice when SHELL is unset,
+  as under cron or CI) stays in between and outlives DVC, so the stage also watches the first
+  ancestor that is not such a shell (`owner()`), through a pidfd.
 - `hold(outputs)`: an exclusive lock on the set of output paths, kept until the process ends; a
   second run of the same stage while the first lives refuses with the first one's pid, and changes
   nothing.
@@ -20,13 +23,16 @@ import errno
 import fcntl
 import hashlib
 import os
+import select
 import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable, Iterable
 
 _PR_SET_PDEATHSIG = 1
+SHELLS = frozenset({"sh", "dash", "bash", "zsh", "ksh", "mksh", "fish", "busybox"})
 _held: dict[Path, int] = {}   # lock file -> descriptor, open for the life of the process
 WRITE_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EROFS: "the file system is read-only",
                 errno.EACCES: "permission denied", errno.EDQUOT: "disk quota exceeded",
@@ -37,8 +43,44 @@ class OutputError(RuntimeError):
     """An output cannot be written; the message names it and why."""
 
 
+def is_shell_wrapper(argv: list[str]) -> bool:
+    """Whether a command line is a shell running one command string (`sh [options] -c CMD`), as DVC starts
+    a stage's cmd."""
+    return bool(argv) and Path(argv[0]).name.lstrip("-") in SHELLS and "-c" in argv[1:]
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def _parent_of(pid: int) -> int:
+    try:   # the fields after the command name, which is in parentheses and may hold anything
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def owner(pid: int | None = None) -> int:
+    """The process that started `pid` (default: this one), looking through `sh -c` wrappers."""
+    parent = _parent_of(pid) if pid is not None else os.getppid()
+    while parent > 1 and is_shell_wrapper(_cmdline(parent)):
+        parent = _parent_of(parent)
+    return parent
+
+
+def _watch(pidfd: int, signum: int) -> None:
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)   # readable once the process has ended
+    poller.poll()
+    os.kill(os.getpid(), signum)
+
+
 def die_with_parent(signum: int = signal.SIGTERM) -> None:
-    """Receive `signum` when the parent process dies (Linux; elsewhere nothing happens)."""
+    """Receive `signum` when the parent process, or the owner behind a shell wrapper, dies (Linux; elsewhere
+    nothing happens)."""
     parent = os.getppid()
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
@@ -46,6 +88,17 @@ def die_with_parent(signum: int = signal.SIGTERM) -> None:
         return
     if os.getppid() != parent:   # it died before the request took effect
         os.kill(os.getpid(), signum)
+    ancestor = owner()
+    if ancestor in (parent, 0, 1) or not hasattr(os, "pidfd_open"):
+        return
+    try:
+        pidfd = os.pidfd_open(ancestor)
+    except ProcessLookupError:   # it is gone already
+        os.kill(os.getpid(), signum)
+        return
+    except OSError:   # a kernel older than 5.3: the shell's own death still reaches us
+        return
+    threading.Thread(target=_watch, args=(pidfd, signum), name="owner-watch", daemon=True).start()
 
 
 def lock_path(outputs: Iterable[str | Path]) -> Path:

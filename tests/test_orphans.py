@@ -1,5 +1,6 @@
-"""No orphan: a real `dvc repro` killed with SIGKILL mid-training takes its stage and trainer with it, and the
-next `dvc repro` runs alone (kerasbench/guard.py, kerasbench/supervise.py)."""
+"""No orphan: a real `dvc repro` killed with SIGKILL mid-training takes its stage and trainer with it (also
+behind a `sh -c` that outlives DVC), and the next `dvc repro` runs alone
+(kerasbench/guard.py, kerasbench/supervise.py)."""
 from __future__ import annotations
 
 import os
@@ -42,8 +43,10 @@ def test_killing_dvc_leaves_no_trainer_and_the_next_repro_runs(tmp_path):
     sh(repo, str(BIN / "dvc"), "init", "-q")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "tiny, long training")
-    dvc = subprocess.Popen([str(BIN / "dvc"), "repro"], cwd=repo, env=tool_env(), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, start_new_session=True)
+    # SHELL=/bin/sh (dash on Debian; DVC's choice where SHELL is unset, as in CI) keeps a shell between DVC
+    # and the stage, which outlives DVC: the stage must watch DVC itself, not only its direct parent.
+    dvc = subprocess.Popen([str(BIN / "dvc"), "repro"], cwd=repo, env=tool_env(SHELL="/bin/sh"),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     trainer = None
     while trainer is None and time.monotonic() < deadline and dvc.poll() is None:

@@ -190,6 +190,43 @@ def test_a_stage_dies_with_its_parent():
     assert not Path(f"/proc/{child}").exists() or Path(f"/proc/{child}/stat").read_text().split()[2] == "Z"
 
 
+def gone(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rpartition(")")[2].split()[0] == "Z"
+
+
+def test_a_shell_wrapper_is_recognised():
+    assert guard.is_shell_wrapper(["/bin/sh", "-c", "python -m stages.train"])
+    assert guard.is_shell_wrapper(["/usr/bin/bash", "--noprofile", "--norc", "-c", "x"])   # as DVC starts bash
+    assert guard.is_shell_wrapper(["-bash", "-c", "x"])
+    assert not guard.is_shell_wrapper(["bash"])                                           # an interactive shell
+    assert not guard.is_shell_wrapper(["/usr/bin/python3", "-c", "x"])
+    assert not guard.is_shell_wrapper([])
+
+
+@pytest.mark.parametrize("shell", [s for s in ("/bin/sh", "/bin/dash", "/bin/bash") if Path(s).exists()])
+def test_a_stage_behind_a_shell_dies_with_the_owner(shell, tmp_path):
+    """As DVC starts a stage (`$SHELL -c CMD`): dash stays in between, so killing the owner must still end
+    the stage, though its direct parent, the shell, lives on until then."""
+    stage = ("from kerasbench import guard; import os, time; guard.die_with_parent(); "
+             "print(os.getpid(), guard.owner(), flush=True); time.sleep(60)")
+    owner_code = ("import subprocess, sys\n"
+                  f"subprocess.run([{shell!r}, '-c', sys.executable + ' -c \"{stage}\" > {tmp_path}/pid; true'])\n")
+    parent = subprocess.Popen([sys.executable, "-c", owner_code], env={**os.environ, "PYTHONPATH": str(ROOT)})
+    written = tmp_path / "pid"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(written.read_text().split() if written.exists() else []) < 2:
+        time.sleep(0.1)
+    pid, seen_owner = map(int, written.read_text().split())
+    assert seen_owner == parent.pid                # the shell between them was looked through
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not gone(pid):
+        time.sleep(0.1)
+    assert gone(pid), f"the stage outlived its owner behind {shell}"
+
+
 # ---------------------------------------------------------------- the CPU lock
 
 

@@ -19,7 +19,7 @@ from kerasbench.results import Directory, Tree
 def epochs_table(timed: list, frameworks: list[str]) -> pd.DataFrame:
     """Per contender and epoch, the median over its training processes of the epoch's time, loss and
     accuracy: the overlay plot's data (every contender on one chart, dvc.yaml's `plots`)."""
-    runs = pd.concat([r.history.assign(contender=r.framework) for r in timed])
+    runs = load.histories(timed).rename(columns={"framework": "contender"})
     columns = [c for c in ("epoch_s", "loss", "accuracy") if c in runs.columns]
     table = runs.groupby(["contender", "epoch"], sort=False)[columns].median().reset_index()
     order = {fw: i for i, fw in enumerate(frameworks)}

@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
 from kerasbench import samples, stats
-from kerasbench.report.load import Run
+from kerasbench.report.load import Run, histories
 from kerasbench.report.numbers import Table, samples_of
 
 
@@ -62,7 +62,7 @@ def training_curves(timed: list[samples.Run], frameworks: list[str]) -> bytes:
     """Loss and accuracy per epoch over every training process of a contender."""
     colors = _colors(frameworks)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    runs = pd.concat([r.history.assign(framework=r.framework) for r in timed])
+    runs = histories(timed)
     for metric, ax in zip(("loss", "accuracy"), axes):
         for fw in frameworks:
             own = runs[runs["framework"] == fw]
@@ -81,7 +81,7 @@ def epoch_times(timed: list[samples.Run], frameworks: list[str]) -> bytes:
     """Seconds per epoch, epoch by epoch: the first epoch's one-off cost and whether the steady state is steady."""
     colors = _colors(frameworks)
     fig, ax = plt.subplots(figsize=(10, 4.5))
-    runs = pd.concat([r.history.assign(framework=r.framework) for r in timed])
+    runs = histories(timed)
     for fw in frameworks:
         _band_curve(ax, runs[runs["framework"] == fw], "epoch", "epoch_s", colors[fw], fw)
     ax.set(xlabel="epoch", ylabel="seconds (lower is better)", ylim=(0, None),

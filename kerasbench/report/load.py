@@ -107,6 +107,11 @@ def scores(runs: list[Run]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def histories(timed: list[samples.Run]) -> pd.DataFrame:
+    """Every timed process's epoch rows in one frame, with a `framework` column."""
+    return pd.concat([r.history.assign(framework=r.framework) for r in timed])
+
+
 def synthetic_flags(run: Run) -> dict[str, bool]:
     return {"train": bool(run.train.get("synthetic")), "eval": bool(run.eval.get("synthetic")),
             "env": bool(get(run.env, "data.synthetic"))}

@@ -10,6 +10,8 @@ BIN         := $(VENV)/bin
 LOCK        := requirements.lock
 PIP_LOCK    := requirements/pip.lock
 TORCH_LOCK  := requirements/torch-cpu.lock
+# Every lock (CPU and GPU) is resolved for one interpreter and platform: stop early with what to set.
+CHECK_PYTHON = $(PYTHON) -c 'import platform, sys; ok = sys.version_info[:2] == (3, 11) and sys.platform == "linux" and platform.machine() == "x86_64"; ok or sys.exit(f"kerasbench: the locks are for CPython 3.11 on Linux x86-64; $(PYTHON) is {platform.python_implementation()} {platform.python_version()} on {sys.platform} {platform.machine()}. Set PYTHON=/path/to/python3.11, or use the container.")'
 # torch's CPU build lives on PyTorch's own index; PyPI's Linux wheel is the CUDA build. Only
 # torch is asked for there (an unreachable index costs pip retries per package).
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
@@ -24,7 +26,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # Every file is checked against its hash in the locks (--require-hashes): a tampered or substituted
 # package stops the setup with pip's message.
 $(BIN)/.installed: $(LOCK) $(PIP_LOCK) $(TORCH_LOCK)
-	@$(PYTHON) -c 'import platform, sys; ok = sys.version_info[:2] == (3, 11) and sys.platform == "linux" and platform.machine() == "x86_64"; ok or sys.exit(f"kerasbench: the locks are for CPython 3.11 on Linux x86-64; $(PYTHON) is {platform.python_implementation()} {platform.python_version()} on {sys.platform} {platform.machine()}. Set PYTHON=/path/to/python3.11, or use the container.")'
+	@$(CHECK_PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r $(PIP_LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r $(LOCK)
@@ -42,7 +44,7 @@ GPU_PYTHONS := $(foreach b,tensorflow jax torch,$(GPU_VENVS)/$(b)/bin/.installed
 setup-gpu: setup $(GPU_PYTHONS)
 
 $(GPU_VENVS)/%/bin/.installed: requirements/gpu-%.lock $(PIP_LOCK)
-	@$(PYTHON) -c 'import platform, sys; ok = sys.version_info[:2] == (3, 11) and sys.platform == "linux" and platform.machine() == "x86_64"; ok or sys.exit("kerasbench: the GPU locks are for CPython 3.11 on Linux x86-64; set PYTHON=/path/to/python3.11")'
+	@$(CHECK_PYTHON)
 	test -x $(GPU_VENVS)/$*/bin/python || $(PYTHON) -m venv $(GPU_VENVS)/$*
 	$(GPU_VENVS)/$*/bin/python -m pip install --quiet --no-deps --require-hashes -r $(PIP_LOCK)
 	$(GPU_VENVS)/$*/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements/gpu-$*.lock

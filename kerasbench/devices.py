@@ -14,7 +14,7 @@ import warnings
 
 from kerasbench import host
 from kerasbench.backends import Backend
-from kerasbench.contenders import Contender, ContenderError
+from kerasbench.contenders import Contender, ContenderError, version_of
 
 # Lowest NVIDIA driver for each CUDA major version's builds (CUDA minor-version compatibility).
 DRIVER_FLOOR = {12: "525.60.13", 13: "580.65.06"}
@@ -85,22 +85,16 @@ def select(contender: Contender, backend: Backend, device: str) -> dict:
     return record
 
 
-def cpu_builds(backends, environ: dict[str, str], version_of=None) -> list[str]:
+def cpu_builds(backends, environ: dict[str, str], version_of=version_of) -> list[str]:
     """Of these backends, those the stages would run as CPU builds: no GPU venv configured for them
     (KERASBENCH_PYTHON_<BACKEND>) and this interpreter holds a CPU build (package metadata, nothing imported)."""
-    from kerasbench.contenders import version_of as installed
-    version_of = version_of or installed
     checks = {"torch": lambda v: "+cpu" in v and f"torch {v}",
               "jax": lambda v: not any(version_of(p) for p in ("jax-cuda12-plugin", "jax-cuda13-plugin"))
               and f"jax {v} (no CUDA plugin)",
               "tensorflow": lambda v: not version_of("nvidia-cudnn-cu12") and f"tensorflow {v} (no CUDA libraries)"}
-    found = []
-    for backend, check in checks.items():
-        version = version_of(backend)
-        problem = version and backend in backends and not environ.get(f"KERASBENCH_PYTHON_{backend.upper()}") \
-            and check(version)
-        found += [problem] if problem else []
-    return found
+    found = [backend in backends and not environ.get(f"KERASBENCH_PYTHON_{backend.upper()}")
+             and (version := version_of(backend)) and check(version) for backend, check in checks.items()]
+    return [problem for problem in found if problem]
 
 
 def gpu_host_hint(device: str, nvidia: dict, builds: list[str]) -> str | None:

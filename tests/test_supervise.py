@@ -6,6 +6,7 @@ framework can take a process down.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -111,7 +112,7 @@ def test_epochs_sent_before_a_crash_are_logged_live(tmp_path):
     loss = (tmp_path / "live" / "plots" / "metrics" / "loss.tsv").read_text().splitlines()
     assert loss == ["step\tloss", "0\t2.0", "1\t1.0"]
     assert not (tmp_path / "live" / "plots" / "metrics" / "others_share.tsv").exists()   # null: not logged
-    metrics = __import__("json").loads((tmp_path / "live" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "live" / "metrics.json").read_text())
     assert metrics["step"] == 1 and metrics["accuracy"] == 0.2
     assert not (tmp_path / "dvc.yaml").exists() and not (tmp_path / "live" / "dvc.yaml").exists()
 
@@ -126,6 +127,6 @@ def test_the_epoch_log_writes_files_only_wherever_it_runs(tmp_path, monkeypatch,
     log = live.EpochLog(tmp_path / "live").open()
     log({"epoch": {"epoch": 1, "loss": 2.5, "epoch_s": 0.5}})
     log.close()
-    assert __import__("json").loads((tmp_path / "live" / "metrics.json").read_text()) == {
+    assert json.loads((tmp_path / "live" / "metrics.json").read_text()) == {
         "step": 0, "loss": 2.5, "epoch_s": 0.5}
     assert not (tmp_path / ".dvc").exists() and not (tmp_path / "dvc.yaml").exists()

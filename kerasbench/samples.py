@@ -30,7 +30,7 @@ from typing import Callable, Iterable
 
 import pandas as pd
 
-from kerasbench import interference, paths, stats
+from kerasbench import interference, paths
 from kerasbench.results import MISSING, ResultsError, Tree, get, read_csv, read_json, read_params
 from kerasbench.stats import Better
 
@@ -218,13 +218,6 @@ def table(runs: Iterable[Run], figures: dict[str, Figure] | None = None) -> pd.D
 def select(frame: pd.DataFrame, framework: str, figure: str) -> pd.DataFrame:
     """The rows of one contender and figure."""
     return frame[(frame["framework"] == framework) & (frame["figure"] == figure)]
-
-
-def test_figure(base: pd.DataFrame, head: pd.DataFrame, figure: str, **options) -> stats.Comparison:
-    """stats.compare of two selections of the table, each sample labelled with its process (round,
-    seed, repeat): steady epochs and inference passes come several to a process, and are tested as such."""
-    return stats.compare(base["value"], head["value"], better=FIGURES[figure].better,
-                         base_processes=processes(base), head_processes=processes(head), **options)
 
 
 def processes(selection: pd.DataFrame) -> list[tuple[int, int, int]]:

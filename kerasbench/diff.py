@@ -1,10 +1,11 @@
-"""Two results trees (commits, experiments, the workspace) compared figure by figure, asv-style.
+"""Two results trees (commits, experiments, the workspace) compared figure by figure.
 
 For every contender and figure of kerasbench/samples.py: base median±err, head median±err (err is
-half the width of the 99% confidence interval of the median), the ratio head/base and a mark from
-kerasbench/stats.py: '+' significantly worse by more than the factor, '-' significantly better by
-more than the factor, '~' no significant change beyond the factor, '!' newly failing (values at
-base, none at head), 'x' not comparable.
+half the width of the 99% confidence interval of the median), the ratio head/base with its interval
+and a verdict from kerasbench/verdict.py: '+' worse or '-' better beyond the factor, '=' the same
+within it, '~' different but small, '?' undecided (with the smallest change it could have seen),
+'!' newly failing (values at base, none at head), 'x' not comparable. The empirical-Bayes prior
+of the spread is fitted over every comparable contender and figure of the two sides.
 
 A contender is not comparable when its machine fingerprint differs between the two sides: CPU model,
 device, GPU model and driver, the lock file's hash, `deterministic` and the effective `jit_compile`
@@ -30,7 +31,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from kerasbench import paths, samples, stats
+from kerasbench import judge, paths, samples, stats, verdict
 from kerasbench.results import ResultsError, Tree, get, read_json, read_params
 
 CHANGED = (stats.WORSE, stats.BETTER, stats.FAILING, stats.INCOMPARABLE)
@@ -139,9 +140,16 @@ class Outcome:
     disturbed: dict[str, list[str]] = field(default_factory=dict)   # side -> disturbed processes (names)
     disturbed_mode: str = "mark"
 
+    alpha: float = verdict.ALPHA
+    sequential: str = ""   # how a run that added rounds until it decided spent alpha (kerasbench/adaptive.py)
+
     @property
     def regressions(self) -> list[Row]:
         return [r for r in self.rows if r.comparison.regression]
+
+    @property
+    def undecided(self) -> list[Row]:
+        return [r for r in self.rows if r.comparison.mark == stats.UNDECIDED]
 
 
 def disturbed_processes(side: Side) -> list[str]:
@@ -160,7 +168,8 @@ def _count(selection: pd.DataFrame) -> int:
 
 
 def diff(base: Sequence[Tree], head: Sequence[Tree], factor: float = stats.FACTOR,
-            metric: str | None = None, force: bool = False, disturbed: str = "mark") -> Outcome:
+         metric: str | None = None, force: bool = False, disturbed: str = "mark",
+         alpha: float = verdict.ALPHA) -> Outcome:
     """Every contender x figure of both sides, each given as its rounds (usually one tree); raises
     ResultsError when a side has no results, or (disturbed="refuse") when a process was disturbed."""
     try:
@@ -182,8 +191,9 @@ def diff(base: Sequence[Tree], head: Sequence[Tree], factor: float = stats.FACTO
     planned_at_head = samples.planned(new.params)[0]
     frameworks = list(dict.fromkeys([r.framework for r in new.runs] + [r.framework for r in old.runs]))
     outcome = Outcome(old.label, new.label, factor, old.rounds, new.rounds, forced=force,
-                      disturbed={k: v for k, v in noisy.items() if v}, disturbed_mode=disturbed)
+                      disturbed={k: v for k, v in noisy.items() if v}, disturbed_mode=disturbed, alpha=alpha)
     outcome.dropped = [fw for fw in frameworks if planned_at_head is not None and fw not in planned_at_head]
+    cases = []
     for fw in frameworks:
         if fw in outcome.dropped:
             continue
@@ -199,72 +209,10 @@ def diff(base: Sequence[Tree], head: Sequence[Tree], factor: float = stats.FACTO
             if b["value"].isna().all() and h["value"].isna().all():
                 continue   # measured on neither side (e.g. GPU memory on a CPU)
             not_recorded = h.empty and head_has_runs   # the head's files no longer have this figure
-            comparable = (force or not differ) and not not_recorded
-            result = samples.test_figure(b, h, key, factor=factor, comparable=comparable)
-            outcome.rows.append(Row(fw, key, result, (_count(b), _count(h))))
+            cases.append((fw, key, b, h, (force or not differ) and not not_recorded))
+    priors = judge.priors((key, selection) for fw, key, b, h, comparable in cases if comparable
+                            for selection in (b, h))
+    for fw, key, b, h, comparable in cases:
+        result = judge.test_figure(b, h, key, priors, factor=factor, comparable=comparable, alpha=alpha)
+        outcome.rows.append(Row(fw, key, result, (_count(b), _count(h))))
     return outcome
-
-
-# ---------------------------------------------------------------- Markdown
-
-def _places(*values: float) -> int:
-    finite = [abs(v) for v in values if not math.isnan(v) and v != 0]
-    smallest = min(finite, default=1.0)
-    return 0 if smallest >= 100 else 1 if smallest >= 10 else 2 if smallest >= 1 else 3
-
-
-def side(s: stats.Summary) -> str:
-    """'median±err (n=N)'; † when the interval is min–max (too few samples for 99%)."""
-    if s.n == 0:
-        return "—"
-    places = _places(s.median)
-    if s.n == 1:
-        return f"{s.median:,.{places}f} (n=1)"
-    mark = "" if s.ci_complete else "†"
-    return f"{s.median:,.{places}f}±{s.err:,.{places}f}{mark} (n={s.n})"
-
-
-def markdown(outcome: Outcome, only_changed: bool = False) -> str:
-    rows = [r for r in outcome.rows if not only_changed or r.comparison.mark in CHANGED]
-    table = pd.DataFrame([{
-        "": r.mark,
-        "contender": r.framework,
-        "figure": samples.FIGURES[r.figure].header,
-        f"base: {outcome.base_label}": side(r.comparison.base),
-        f"head: {outcome.head_label}": "failed" if r.comparison.mark == stats.FAILING else side(r.comparison.head),
-        "ratio": "—" if math.isnan(r.comparison.ratio) else f"{r.comparison.ratio:.2f}",
-    } for r in rows], columns=["", "contender", "figure", f"base: {outcome.base_label}",
-                               f"head: {outcome.head_label}", "ratio"])
-    lines = [table.to_markdown(index=False, colalign=["center", "left", "left", "right", "right", "right"],
-                               disable_numparse=True) if rows else "No figure changed." if only_changed
-             else "No figures to compare."]
-    counts = {mark: sum(r.comparison.mark == mark for r in outcome.rows) for mark in stats.MARKS}
-    lines += ["", f"Marks: `+` worse, `-` better (both significant, p < {stats.P_THRESHOLD:g}, and beyond "
-                  f"{outcome.factor:.2f}×), `~` no significant change beyond {outcome.factor:.2f}×, `!` newly failing, "
-                  "`x` not comparable. Figures with several samples per process (steady epochs, inference "
-                  "passes) are tested on the processes' medians: two or more processes a side. "
-                  "± is half the 99% confidence interval of the median (†: min–max, fewer "
-                  "than 8 samples). Ratio = head / base: above 1 is slower for times and memory, faster for "
-                  "images/s.",
-              *(["", f"Rounds: base {outcome.base_rounds}, head {outcome.head_rounds}; each side's rounds are "
-                      "pooled, every process labelled with its round, so machine drift between sessions counts "
-                      "as spread."] if max(outcome.base_rounds, outcome.head_rounds) > 1 else []),
-              "", "Counted: " + ", ".join(f"{counts[m]} `{m}`" for m in stats.MARKS) + "."]
-    if any(any(r.disturbed) for r in outcome.rows):
-        lines += ["", "`*`: the samples include processes disturbed by the rest of the machine "
-                      "(kerasbench/interference.py; "
-                      "`--disturbed drop` leaves them out, `--disturbed refuse` stops): " + "; ".join(
-                          f"{side} {', '.join(names)}" for side, names in outcome.disturbed.items()) + "."]
-    elif outcome.disturbed_mode == "drop" and outcome.disturbed:
-        lines += ["", "Left out (--disturbed drop), disturbed by the rest of the machine: " + "; ".join(
-            f"{side} {', '.join(names)}" for side, names in outcome.disturbed.items()) + "."]
-    for fw, differ in outcome.notes.items():
-        verdict = "compared anyway (--force)" if outcome.forced else "not comparable (`x`; --force compares anyway)"
-        lines += ["", f"{fw}: machine or settings differ, {verdict}: {'; '.join(differ)}."]
-    if outcome.dropped:
-        lines += ["", f"Not in the head's params.yaml, so not compared: {', '.join(outcome.dropped)}."]
-    regressions = outcome.regressions
-    lines += ["", f"**{len(regressions)} regression(s)**: " + ", ".join(
-        f"{r.framework} {samples.FIGURES[r.figure].label} ({r.comparison.mark})" for r in regressions) + "."
-        if regressions else "No significant regression."]
-    return "\n".join(lines) + "\n"

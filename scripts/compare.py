@@ -1,7 +1,8 @@
 """Compare the results of two commits, experiments or the workspace, asv-style.
 
     python -m scripts.compare BASE [HEAD] [--only-changed] [--factor F] [--metric REGEX] [--force]
-                              [--disturbed mark|drop|refuse]
+                              [--disturbed mark|drop|refuse] [--fail-on-undecided]
+    python -m scripts.compare BASE HEAD --until-decided [--budget 20m] [--state DIR] [--factor F] [--metric REGEX]
 
 BASE and HEAD are each a git revision (commit, branch, tag, HEAD~1), a DVC experiment name
 (matched against the last component of refs/exps/...) or `workspace` (HEAD's default), or several
@@ -10,10 +11,19 @@ of them joined by commas: rounds of one configuration, run interleaved with the 
 (`compare main,main-r2 exp,exp-r2`). Each side's
 results are the files it committed (metrics/, plots/; tracked in git with cache: false), for the
 contenders and seeds of its own params.yaml. Prints a Markdown table per contender and figure: base
-median±err, head median±err, ratio head/base and a mark (see kerasbench/diff.py).
+median±err, head median±err, the ratio head/base with its interval and a verdict (kerasbench/verdict.py):
+'+' worse or '-' better beyond the factor, '=' the same within it, '~' different but small, '?'
+undecided, each undecided or same with the smallest change it could have seen.
 
-Exit status: 1 when any figure is significantly worse by more than the factor ('+') or newly
-failing ('!'); 0 otherwise; 2 for bad input, with a one-line reason on stderr.
+--until-decided (kerasbench/adaptive.py): BASE and HEAD are commits or DVC experiments; both are
+checked out beside the repository and trained afresh, round after round, in alternation, until
+every comparison of interest (steady throughput and first epoch of each contender) is decided or
+the budget (total, resumed runs included) would be exceeded. Interrupted, it keeps its finished
+rounds in --state (default .kerasbench/until-decided/<base>-<head>/); the same command resumes.
+
+Exit status: 1 when any figure is worse beyond the factor ('+') or newly failing ('!'), or with
+--fail-on-undecided when any is undecided ('?'); 0 otherwise; 2 for bad input, with a one-line
+reason on stderr; 130 when interrupted.
 """
 from __future__ import annotations
 
@@ -21,8 +31,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from kerasbench import diff, stats
-from kerasbench.results import WORKSPACE, ResultsError, resolve_side
+from kerasbench import adaptive, diff, diff_text, stats
+from kerasbench.results import WORKSPACE, ResultsError, Revision, resolve, resolve_side
 
 
 class Parser(argparse.ArgumentParser):
@@ -45,16 +55,45 @@ def main(argv: list[str] | None = None) -> int:
                         help="processes disturbed by the rest of the machine: mark their rows with * (default), "
                              "drop their samples, or refuse to compare")
     parser.add_argument("--repo", type=Path, default=Path("."), help="the repository (default: the current directory)")
+    parser.add_argument("--fail-on-undecided", action="store_true", help="exit 1 when any figure is undecided ('?')")
+    parser.add_argument("--until-decided", action="store_true",
+                        help="train both commits afresh, round after round, until the verdicts decide")
+    parser.add_argument("--budget", default="20m", help="--until-decided: total time for its processes (default 20m)")
+    parser.add_argument("--state", type=Path, help="--until-decided: folder of its rounds (default "
+                                                   ".kerasbench/until-decided/<base>-<head>)")
+    parser.add_argument("--max-rounds", type=int, default=100, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
-        outcome = diff.diff(resolve_side(args.base, args.repo), resolve_side(args.head, args.repo),
-                                  factor=args.factor, metric=args.metric, force=args.force,
-                                  disturbed=args.disturbed)
+        outcome = decided(args) if args.until_decided else diff.diff(
+            resolve_side(args.base, args.repo), resolve_side(args.head, args.repo), factor=args.factor,
+            metric=args.metric, force=args.force, disturbed=args.disturbed)
     except ResultsError as err:
         print(f"compare: error: {err}", file=sys.stderr)
         return 2
-    sys.stdout.write(diff.markdown(outcome, only_changed=args.only_changed))
-    return 1 if outcome.regressions else 0
+    except KeyboardInterrupt:
+        kept = f"; its finished rounds are kept in {args.state}, run the same command to resume" if args.state else ""
+        print(f"compare: interrupted{kept}", file=sys.stderr)
+        return 130
+    sys.stdout.write(diff_text.markdown(outcome, only_changed=args.only_changed))
+    if outcome.regressions:
+        return 1
+    return 1 if args.fail_on_undecided and outcome.undecided else 0
+
+
+def decided(args: argparse.Namespace) -> diff.Outcome:
+    """--until-decided: both sides as commits, the budget checked before anything runs."""
+    if not (args.factor > 1):
+        raise ResultsError(f"--factor must be a finite number above 1 (the smallest change worth a mark), "
+                           f"got {args.factor}")
+    budget = adaptive.parse_duration(args.budget)
+    sides = [resolve(spec, args.repo) for spec in (args.base, args.head)]
+    if not all(isinstance(s, Revision) for s in sides):
+        raise ResultsError("--until-decided runs both sides afresh: give two commits or DVC experiments, "
+                           "not the workspace")
+    base, head = sides
+    args.state = args.state or base.repo / ".kerasbench" / "until-decided" / f"{base.sha[:7]}-{head.sha[:7]}"
+    return adaptive.until_decided(base, head, args.state, budget, args.factor, args.metric,
+                                  max_rounds=args.max_rounds, log=lambda line: print(line, file=sys.stderr))
 
 
 if __name__ == "__main__":

@@ -56,7 +56,9 @@ def test_headline_and_overlay_data_are_written(built):
     assert torch["test_accuracy"] == pytest.approx(summary["keras3_torch"]["test_accuracy"]["median"])
     assert "gpu_peak_mib" not in torch                                        # not measured on a CPU: left out
     native = headline["torch_native"]["steady_images_per_s"]
-    assert torch["keras_vs_baseline"] == pytest.approx(torch["steady_images_per_s"] / native)  # its declared baseline
+    # against its declared baseline: the verdict's estimate (geometric means of process means), near the medians' ratio
+    assert torch["keras_vs_baseline"] == pytest.approx(torch["steady_images_per_s"] / native, rel=0.02)
+    assert torch["keras_vs_baseline"] != pytest.approx(torch["steady_images_per_s"] / native, rel=1e-6)
     assert "keras_vs_baseline" not in headline["tf_keras"] and "keras_vs_baseline" not in headline["torch_native"]
     epochs = pd.read_csv(built / "reports/epochs.csv")
     assert list(epochs.columns[:2]) == ["contender", "epoch"] and len(epochs) == 4 * 4

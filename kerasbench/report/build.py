@@ -12,7 +12,7 @@ import pandas as pd
 
 from kerasbench import files
 from kerasbench.params import Params
-from kerasbench.report import environment, figures, headline, html, load, markdown, numbers
+from kerasbench.report import environment, figures, headline, html, load, markdown, numbers, variance
 from kerasbench.results import Directory, Tree
 
 
@@ -40,8 +40,11 @@ def render(p: Params, results: load.Results) -> tuple[str, dict[str, bytes], dic
             "training_curves.png": figures.training_curves(results.timed, frameworks),
             "confusion_matrices.png": figures.confusion(results.runs, frameworks, markdown.class_order(results.runs))}
     costs = numbers.keras_costs(results.samples, frameworks)
-    text = markdown.render(p, results, timing, quality, pairs, costs=costs)
+    spreads = variance.spreads(results, frameworks)
+    text = markdown.render(p, results, timing, quality, pairs, costs=costs, spreads=spreads)
     summary = numbers.summary_json(results, timing, quality)
+    for fw, entry in variance.summary(spreads).items():
+        summary[fw]["variance"] = entry
     synthetic = any(entry.get("synthetic") for entry in summary.values())
     return text, pngs, summary, headline.headline(timing, quality, costs, synthetic)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from kerasbench import stats, verdict
 from kerasbench.report import environment as envs
 from kerasbench.report.load import Results
 from kerasbench.report.numbers import KerasCost, Table, samples_of
@@ -17,16 +18,15 @@ from kerasbench.samples import FIGURES
 
 
 def cost_sentence(cost: KerasCost, factor: float) -> str:
-    """'0.62× (significant)' and the like: the Keras contender's median over its baseline's, for one figure."""
+    """'`+` 0.62× [0.55, 0.70]' and the like: the Keras contender's figure over its baseline's, and the verdict."""
     c = cost.comparison
-    ratio = f"{c.ratio:.2f}×"
-    if c.test is None or not c.test.significant:
-        verdict = "no significant difference"
-    elif (c.ratio < 1 / factor or c.ratio > factor):
-        verdict = "significant"
-    else:
-        verdict = f"significant, under the {factor:.2f}× minimum effect"
-    return f"{ratio} ({verdict})"
+    iv = c.interval
+    shown = f"{c.ratio:.2f}×" + (f" [{iv.low:.2f}, {iv.high:.2f}]" if iv is not None and iv.bounded else "")
+    seen = f", {verdict.seen(c.mde)}" if c.mark in (stats.SAME, stats.SMALL, stats.UNDECIDED) else ""
+    words = {stats.WORSE: "Keras is worse beyond the factor", stats.BETTER: "Keras is better beyond the factor",
+             stats.SAME: f"the same within {factor:.2f}×", stats.SMALL: f"different, under {factor:.2f}×",
+             stats.UNDECIDED: "undecided"}
+    return f"`{c.mark}` {shown} ({words.get(c.mark, c.mark)}{seen})"
 
 
 def keras_cost_table(costs: list[KerasCost], timing: Table, factor: float) -> str | None:

@@ -3,8 +3,10 @@
 Medians from the same summaries as the report (kerasbench/report/numbers.py): steady training
 images/s, the first epoch, the whole fit, the process's peak memory, the GPU peak where there is one,
 test accuracy and weighted F1, predict() images/s, and for a Keras contender whose declared baseline
-ran too, Keras' steady throughput over the baseline's (below 1: Keras is slower). Numbers only, so
-`dvc exp show` gets one column per contender and figure, and `dvc metrics diff` shows them first.
+ran too, Keras' steady throughput over the baseline's (below 1: Keras is slower; the estimate of the
+report's "What Keras costs" verdict, kerasbench/verdict.py: the ratio of geometric means of process
+means). Numbers only, so `dvc exp show` gets one column per contender and figure, and `dvc metrics
+diff` shows them first.
 """
 from __future__ import annotations
 

@@ -75,9 +75,18 @@ def _required(value, path: str):
     return value
 
 
+def auto_repeats(tree: Tree) -> int:
+    """With `repeats: auto`: the processes per contender and seed that the repeat stage ran (its order.json)."""
+    order = read_json(tree, f"{paths.REPEATS}/order.json")
+    if not order or not isinstance(order.get("repeats"), int) or order["repeats"] < 1:
+        raise ReportError(f"{paths.REPEATS}/order.json: missing or without a repeat count "
+                          "(repeats: auto; run the repeat stage first, e.g. `dvc repro`)")
+    return order["repeats"]
+
+
 def load(p: Params, tree: Tree) -> Results:
     """Every planned run, in params' order; every missing file named at once."""
-    repeats = p.repeats
+    repeats = p.repeats if not p.auto else auto_repeats(tree)
     planned = [(fw, seed, k) for fw in p.frameworks for seed in p.seeds for k in range(repeats)]
     extra = [path for fw in p.frameworks for seed in p.seeds for path in report_paths(fw, seed).values()]
     missing = samples.missing_files(tree, planned) + [path for path in extra if tree.read_text(path) is None]

@@ -6,11 +6,11 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from kerasbench import stats
+from kerasbench import stats, verdict
 from kerasbench.params import Params
 from kerasbench.report import costs as answers
 from kerasbench.report import environment as envs
-from kerasbench.report import noise
+from kerasbench.report import noise, variance
 from kerasbench.report.load import CONFUSION_COLUMNS, Results, Run
 from kerasbench.report.numbers import Pair, Table
 from kerasbench.report.text import DASH, cell, decimals, fmt, markdown_table, score_cell
@@ -46,20 +46,34 @@ def score_table(table: Table, keys: list[str]) -> str:
     return markdown_table(pd.DataFrame(rows))
 
 
+def verdict_text(c: stats.Comparison) -> str:
+    """The interval, and for '=', '~' and '?' the smallest change the comparison could have seen."""
+    iv = c.interval
+    if iv is None:
+        return DASH
+    shown = f"ratio {iv.ratio:.2f}" + (f" [{iv.low:.2f}, {iv.high:.2f}]" if iv.bounded else ", no interval")
+    if c.mark in (stats.SAME, stats.SMALL, stats.UNDECIDED):
+        shown += f"; {verdict.seen(c.mde)}"
+    return f"{shown} ({iv.reason})"
+
+
 def pair_sentence(pair: Pair, factor: float) -> str:
-    c = pair.comparison
-    times = f"{pair.speedup:.2f}×"
-    if not c.significant:
-        return f"no significant difference ({pair.a} {times} faster by the medians)"
-    verdict = "significant" if pair.speedup > factor else f"significant, but under the {factor:.2f}× minimum effect"
-    return f"{pair.a} is {times} faster than {pair.b} ({verdict})"
+    """`+`/`-`, `=`, `~` or `?` in words (kerasbench/verdict.py)."""
+    mark, times = pair.comparison.mark, f"{pair.speedup:.2f}×"
+    if mark in (stats.WORSE, stats.BETTER):
+        return f"`{mark}` {pair.a} is {times} faster than {pair.b}"
+    if mark == stats.SMALL:
+        return f"`~` {pair.a} is {times} faster than {pair.b}, a difference under {factor:.2f}×"
+    if mark == stats.SAME:
+        return f"`=` the same within {factor:.2f}× ({pair.a} {times} by the estimate)"
+    return f"`?` undecided ({pair.a} {times} faster by the estimate; more processes would tell)"
 
 
 def pairwise_table(pairs: list[Pair], factor: float) -> str:
     if not pairs:
         return "Fewer than two contenders with these figures: nothing to compare."
     rows = [{"figure": FIGURES[p.figure].header, "pair": f"{p.a} vs {p.b}", "result": pair_sentence(p, factor),
-             "test": p.comparison.test.reason if p.comparison.test else DASH} for p in pairs]
+             "interval": verdict_text(p.comparison)} for p in pairs]
     return markdown_table(pd.DataFrame(rows), text_columns=4)
 
 
@@ -133,7 +147,7 @@ def environment(results: Results, frameworks: list[str]) -> dict[str, object]:
 
 
 def render(p: Params, results: Results, timing: Table, quality: Table, pairs: list[Pair],
-           factor: float = stats.FACTOR, costs: list | None = None) -> str:
+           factor: float = stats.FACTOR, costs: list | None = None, spreads: list | None = None) -> str:
     frameworks, runs = list(p.frameworks), results.runs
     trained = envs.training_devices(runs, frameworks)
     jit = envs.per_contender(runs, frameworks, envs.jit_label)
@@ -158,8 +172,9 @@ def render(p: Params, results: Results, timing: Table, quality: Table, pairs: li
         speed_table=figure_table(timing, ["first_epoch_s", "steady_epoch_s", "steady_images_per_s", "import_s",
                                           "build_s"], {**on_train_device, "jit_compile (effective)": jit}),
         jit_meaning=envs.JIT_MEANING,
-        p_threshold=f"{stats.P_THRESHOLD:g}", factor=f"{factor:.2f}",
+        level=f"{1 - verdict.ALPHA:.1%}", factor=f"{factor:.2f}",
         pairwise_table=pairwise_table(pairs, factor),
+        variance_table=variance.table(spreads or []),
         inference_table=figure_table(timing, ["predict_images_per_s", "forward_images_per_s", "first_predict_s"],
                                      {"device": envs.eval_devices(runs, frameworks)}),
         gpu=gpu, memory_table=figure_table(timing, memory_figures, memory_labels),

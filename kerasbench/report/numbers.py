@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from kerasbench import contenders, stats
+from kerasbench import contenders, judge, stats, verdict
+from kerasbench.judge import test_figure
 from kerasbench.report.load import Results, synthetic_flags
-from kerasbench.samples import FIGURES, select, test_figure
+from kerasbench.samples import FIGURES, select
 
 # Figures in metrics/summary.json (numbers only, for `dvc metrics diff` and `dvc exp show`).
 KEY_FIGURES = ("fit_s", "first_epoch_s", "steady_epoch_s", "steady_images_per_s", "predict_images_per_s",
@@ -48,17 +49,22 @@ class Pair:
         return stats.improvement(self.comparison.ratio, self.comparison.better)
 
 
+def priors(frame: pd.DataFrame, frameworks: list[str]) -> dict[str, verdict.Prior]:
+    """The empirical-Bayes priors of the report's comparisons: over every contender and figure measured."""
+    return judge.priors((figure, select(frame, fw, figure)) for fw in frameworks for figure in FIGURES)
+
+
 def pairwise(frame: pd.DataFrame, frameworks: list[str], figures=PAIRWISE, factor: float = stats.FACTOR) -> list[Pair]:
     """Every pair of contenders with samples, for each figure; the faster one first."""
-    pairs = []
+    pairs, prior = [], priors(frame, frameworks)
     for figure in figures:
         measured = [fw for fw in frameworks if samples_of(frame, fw, figure).notna().any()]
         for a, b in itertools.combinations(measured, 2):
-            pair = Pair(figure, a, b, test_figure(select(frame, b, figure), select(frame, a, figure), figure,
+            pair = Pair(figure, a, b, test_figure(select(frame, b, figure), select(frame, a, figure), figure, prior,
                                                   factor=factor))
             if pair.speedup < 1:
                 pair = Pair(figure, b, a, test_figure(select(frame, a, figure), select(frame, b, figure), figure,
-                                                      factor=factor))
+                                                      prior, factor=factor))
             pairs.append(pair)
     return pairs
 
@@ -76,13 +82,13 @@ class KerasCost:
 def keras_costs(frame: pd.DataFrame, frameworks: list[str], figures=PAIRWISE,
                 factor: float = stats.FACTOR) -> list[KerasCost]:
     """For each Keras contender in `frameworks` whose declared baseline is there too, with samples for the figure."""
-    out = []
+    out, prior = [], priors(frame, frameworks)
     for keras, native in contenders.baselines(frameworks):
         for figure in figures:
             a, b = select(frame, native.name, figure), select(frame, keras.name, figure)
             if a["value"].notna().any() and b["value"].notna().any():
                 out.append(KerasCost(keras.backend, keras.name, native.name, figure,
-                                     test_figure(a, b, figure, factor=factor)))
+                                     test_figure(a, b, figure, prior, factor=factor)))
     return out
 
 

@@ -22,6 +22,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.events import AliasEvent
 
 from kerasbench import contenders, host
+from kerasbench import duration as durations
 
 FRAMEWORKS = tuple(contenders.names())   # every contender module of kerasbench/contenders/
 SYNTHETIC = "synthetic"
@@ -50,6 +51,26 @@ def _contender(value):
 
 
 ContenderName = Annotated[str, BeforeValidator(_contender)]
+
+
+def _repeats(value):
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1000):
+        return value
+    raise ValueError(f"must be a whole number from 1 to 1000, or 'auto' (rounds until the comparisons decide; "
+                     f"see adaptive), got {shorten(value)}")
+
+
+Repeats = Annotated[Union[Literal["auto"], int], BeforeValidator(_repeats)]
+
+
+def _duration(value):
+    if isinstance(value, str):
+        durations.parse(value)   # ValueError with the reason
+        return value
+    raise ValueError(f"must be a duration with units such as 20m or 1h30m, got {shorten(value)}")
+
+
+Duration = Annotated[str, BeforeValidator(_duration)]
 
 
 class ParamsError(ValueError):
@@ -134,15 +155,31 @@ class Evaluate(_Strict):
     repeats: Annotated[int, Field(ge=1, le=1000)]
 
 
+class Adaptive(_Strict):
+    """With `repeats: auto`: rounds until the comparisons of interest decide (stages/repeat.py)."""
+    budget: Duration                                   # the repeat stage's processes, all rounds together
+    factor: Annotated[float, Field(gt=1, le=10)]       # the band [1/factor, factor] of '='
+    max_repeats: Annotated[int, Field(ge=2, le=1000)]  # training processes per contender x seed at most
+
+    @property
+    def budget_s(self) -> float:
+        return durations.parse(self.budget)
+
+
 class Params(_Strict):
     seed: Seed
     data: Data
     frameworks: Annotated[list[ContenderName], Field(min_length=1)]
     seeds: Annotated[list[Seed], Field(min_length=1)]
-    repeats: Annotated[int, Field(ge=1, le=1000)]
+    repeats: Repeats
+    adaptive: Adaptive
     device: Literal["auto", "cpu", "gpu"]
     train: Train
     evaluate: Evaluate
+
+    @property
+    def auto(self) -> bool:
+        return self.repeats == "auto"
 
     @model_validator(mode="after")
     def _unique(self):

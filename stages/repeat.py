@@ -16,6 +16,15 @@ OUT_DIR holds, for round k, `<c>-<s>-rk.json` (numbers), `<c>-<s>-rk.env.json` a
 `<c>-<s>-rk.eval.env.json` and `<c>-<s>-rk.inference.csv` (every timed pass) from evaluation, plus
 `order.json`, the order the runs took. With `repeats: 1` it holds only order.json. OUT_DIR is
 written whole or not at all.
+
+With `repeats: auto` it adds rounds until every comparison of interest decides (each Keras
+contender against its baseline, each pair of neighbours in the speed ranking; steady throughput
+and first epoch; kerasbench/interest.py), judged on its own rounds after each one at that look's
+alpha (alpha x 6/(pi^2 k^2): optional stopping keeps the verdicts valid), or until the next round
+would not fit in `adaptive.budget`, or `adaptive.max_repeats` processes. order.json says how many
+processes each contender got, why it stopped, and what was still undecided. The epochs per
+process stay those params.yaml pins (they change results); the report gives Kalibera & Jones'
+optimum for `train.epochs`.
 """
 from __future__ import annotations
 
@@ -28,7 +37,8 @@ import time
 
 import numpy as np
 
-from kerasbench import fingerprint, guard, supervise
+from kerasbench import fingerprint, guard, interest, samples, supervise, verdict
+from kerasbench.duration import text as duration
 from kerasbench.files import atomic_dir
 from kerasbench.params import load_or_exit
 
@@ -53,6 +63,29 @@ def remaining(done: list[dict], left: int) -> str:
     return f"{text}, about {f'{minutes} min {rest:02d} s' if minutes else f'{rest} s'}"
 
 
+class Rounds:
+    """The rounds written so far (a results tree whose metrics/repeats/ is the stage's temporary folder)."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def read_text(self, path: str) -> str | None:
+        prefix = "metrics/repeats/"
+        target = self.folder / path[len(prefix):] if path.startswith(prefix) else None
+        return target.read_text() if target is not None and target.is_file() else None
+
+    def names(self, folder: str) -> list[str]:
+        return sorted(p.name for p in self.folder.iterdir()) if folder.rstrip("/") == "metrics/repeats" else []
+
+
+def look(tmp, frameworks: list[str], seeds: list[int], rounds: int, factor: float) -> list[str]:
+    """After `rounds` rounds: the comparisons of interest still undecided (kerasbench/interest.py)."""
+    tree = Rounds(tmp)
+    runs = [samples.read_run(tree, fw, seed, k) for fw in frameworks for seed in seeds for k in range(1, rounds + 1)]
+    return interest.pending(samples.table([r for r in runs if r is not None]), frameworks, factor,
+                            verdict.look_alpha(verdict.ALPHA, rounds))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data")
@@ -63,13 +96,26 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     guard.start([args.out_dir], "repeat")
     params = load_or_exit()   # ./params.yaml, as the train processes it runs read it
-    if args.fingerprints and params.repeats > 1:
+    repeats = params.adaptive.max_repeats if params.auto else params.repeats
+    if args.fingerprints and repeats > 1:
         fingerprint.require(args.fingerprints, list(params.frameworks))
-    runs = schedule(list(params.frameworks), list(params.seeds), params.repeats, params.seed)
+    frameworks, seeds = list(params.frameworks), list(params.seeds)
+    runs = schedule(frameworks, seeds, repeats, params.seed)
     env = supervise.child_env()  # each run supervises itself
-    order = []
+    order, stopped, undecided, done_rounds = [], None, [], max(repeats - 1, 0)
     with atomic_dir(args.out_dir) as tmp:
         for number, (k, framework, seed) in enumerate(runs, 1):
+            if params.auto and (number == 1 or runs[number - 2][0] != k) and k > 1:   # a round ends: look
+                undecided = look(tmp, frameworks, seeds, k - 1, params.adaptive.factor)
+                spent = sum(r["process_s"] for r in order)
+                if not undecided:
+                    stopped, done_rounds = f"every comparison of interest decided after {k - 1} round(s)", k - 1
+                elif spent + spent / (k - 1) > params.adaptive.budget_s:
+                    stopped, done_rounds = (f"the budget ({params.adaptive.budget}) would not hold another round "
+                                            f"({duration(spent)} spent)"), k - 1
+                if stopped:
+                    break
+                print(f"repeat: after round {k - 1}, undecided: {'; '.join(undecided)}", flush=True)
             print(f"repeat {number}/{len(runs)}: round {k}, {framework} seed {seed}; "
                   f"{remaining(order, len(runs) - number + 1)}", flush=True)
             stem = tmp / f"{framework}-{seed}-r{k}"
@@ -86,8 +132,18 @@ def main(argv: list[str] | None = None) -> None:
                                  f"(exit {done.returncode}); nothing written")
             order.append({"round": k, "framework": framework, "seed": seed,
                           "process_s": round(time.perf_counter() - started, 3)})
-        (tmp / "order.json").write_text(json.dumps({"repeats": params.repeats, "runs": order}, indent=2) + "\n")
-    print(f"repeat: {len(runs)} run(s) in {max(params.repeats - 1, 0)} round(s) written to {args.out_dir}")
+        else:
+            if params.auto and runs:
+                undecided = look(tmp, frameworks, seeds, repeats - 1, params.adaptive.factor)
+                stopped = (f"{repeats} processes per contender and seed (adaptive.max_repeats)" if undecided else
+                           f"every comparison of interest decided after {repeats - 1} round(s)")
+        doc = {"repeats": done_rounds + 1, "runs": order}
+        if params.auto:
+            doc["auto"] = {"stopped": stopped, "undecided": undecided, "looks": done_rounds,
+                           "budget": params.adaptive.budget, "factor": params.adaptive.factor}
+        (tmp / "order.json").write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"repeat: {len(order)} run(s) in {done_rounds} round(s) written to {args.out_dir}"
+          + (f"; {stopped}" if stopped else ""))
 
 
 if __name__ == "__main__":

@@ -3,17 +3,21 @@
 # intervals, significance, asv marks), `dvc metrics diff` and `dvc params diff`, ready to post as a
 # pull-request comment. Any CI can call it; .github/workflows/metrics-diff.yml does.
 #
-#   scripts/ci_metrics_diff.sh [--no-run] [--head REV] [--rounds N] [--fail-on-regression] [-S key=value]... BASE OUT.md
+#   scripts/ci_metrics_diff.sh [--no-run] [--head REV] [--budget 10m | --rounds N] [--fail-on-regression]
+#                              [--fail-on-undecided] [-S key=value]... BASE OUT.md
 #
 # Default: run and compare. BASE and HEAD (or --head REV) are each checked out into a temporary git
 # worktree and the pipeline runs there as a DVC experiment with the same small configuration,
 #   dvc exp run -S data.source=synthetic -S data.synthetic.train=1000 ... (see SMALL below; -S adds/overrides),
-# so both sides are measured on the same machine with the same settings, in N rounds (--rounds,
-# default 2) interleaved head, base, base, head, head, ...: a shared runner's speed drifts between
-# sessions by more than the changes worth finding (0.84x between two identical sessions here), and
-# pooled rounds put that drift on both sides; then
-#   python -m scripts.compare --force <base rounds> <head rounds>     (comma-separated experiments)
-#   dvc metrics diff --md --all <base experiment> <head experiment>     (the first round of each)
+# so both sides are measured on the same machine with the same settings; then
+#   python -m scripts.compare <base experiment> <head experiment> --until-decided --budget B
+# trains both experiments afresh, round after round in alternation (base, head, head, base, ...),
+# until every comparison of interest is decided (`+`, `-`, `=` or `~`) or the budget B (--budget,
+# default 10m) is spent (kerasbench/adaptive.py: the verdicts stay valid under this optional
+# stopping), and posts the verdicts with the smallest change each could have seen; and
+#   dvc metrics diff --md --all <base experiment> <head experiment>
+# --rounds N instead runs the whole pipeline N times a side (interleaved head, base, base, head, ...)
+# and compares the pooled experiments once (`compare --force <base rounds> <head rounds>`).
 # (--force: both sides ran here, so a fingerprint that differs, e.g. the lock file, is the change itself).
 # An override whose key a side's params.yaml does not have (e.g. `repeats` before it existed) is left
 # out for that side, and the Markdown says so.
@@ -27,9 +31,9 @@
 # (or with --head REV). Quick, and right when the workspace holds results produced on purpose.
 # Here compare checks the machine fingerprints: results from another machine are marked `x`.
 #
-# --fail-on-regression: exit 1 when compare finds a figure significantly worse by more than its
-# factor (or newly failing), after writing the Markdown. The workflow sets it from the repository
-# variable KERASBENCH_FAIL_ON_REGRESSION.
+# --fail-on-regression: exit 1 when compare finds a figure worse beyond its factor (`+`, or newly
+# failing), after writing the Markdown. The workflow sets it from the repository variable
+# KERASBENCH_FAIL_ON_REGRESSION. --fail-on-undecided: exit 1 as well when a verdict is `?`.
 #
 # Run it with the project's environment active: the stages' `python` and `dvc` must be on PATH
 # (a .venv/ in the repository is linked into the worktrees as well).
@@ -39,13 +43,12 @@
 # a regression, 2 bad usage or revision.
 set -euo pipefail
 
-# Five training processes of four epochs per contender and side: compare tests steady epochs on the
-# 5 + 5 process medians (a large change is found even when one process was disturbed, which can hide
-# a fivefold change at 3 + 3; a 10% one needs more processes on a noisy runner).
-# Inference runs once per seed: with one seed its figures are shown but never significant (one
-# process a side); add `-S 'seeds=[0,1,2]'` to test them too.
+# Four epochs per process. With --budget, the pipeline runs once a side (one process per contender)
+# and the adaptive comparison adds processes as it needs them; with --rounds, five training
+# processes per contender, side and round. Inference runs once per seed in the pipeline; the adaptive
+# rounds train only, so inference figures are not among its verdicts.
 SMALL=(data.source=synthetic data.synthetic.train=1000 data.synthetic.test=200
-       data.limit_train=null data.limit_test=null 'seeds=[0]' repeats=5 train.epochs=4 evaluate.repeats=8)
+       data.limit_train=null data.limit_test=null 'seeds=[0]' train.epochs=4 evaluate.repeats=8)
 SUMMARY=metrics/summary.json     # the headline table, when the pipeline writes it
 MARKER='<!-- kerasbench-metrics-diff -->'
 
@@ -53,14 +56,18 @@ usage() { sed -n '5p' "$0" | sed 's/^# *//' >&2; exit 2; }
 die() { echo "ci_metrics_diff: error: $*" >&2; exit 2; }
 log() { echo "ci_metrics_diff: $*" >&2; }
 
-run=1 head_rev="" sets=() args=() fail_on_regression=0 rounds=2
+adaptive=0 run=1 head_rev="" sets=() args=() fail_on_regression=0 fail_on_undecided=0 rounds="" budget=10m
 while (($#)); do
   case $1 in
     --no-run) run=0; shift ;;
     --fail-on-regression) fail_on_regression=1; shift ;;
+    --fail-on-undecided) fail_on_undecided=1; shift ;;
     --head) head_rev=${2:?--head needs a revision}; shift 2 ;;
     --rounds) rounds=${2:?--rounds needs a number}; shift 2
               [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds expects a positive whole number, got '$rounds'" ;;
+    --budget) budget=${2:?--budget needs a duration}; shift 2
+              [[ $budget =~ ^([0-9]+h)?([0-9]+m)?([0-9]+s)?$ && -n $budget ]] \
+                || die "--budget expects a duration such as 10m or 1h30m, got '$budget'" ;;
     -S|--set-param) sets+=("${2:?-S needs key=value}"); shift 2 ;;
     -h|--help) usage ;;
     -*) die "unknown option $1" ;;
@@ -86,6 +93,7 @@ if [[ -n $head_rev ]]; then
 fi
 
 # Overrides: SMALL, then -S (a later value for the same key wins), in first-seen order.
+if [[ -n $rounds ]]; then SMALL+=(repeats=5); else SMALL+=(repeats=1); rounds=1; adaptive=1; fi
 declare -A value_of=()
 keys=()
 for kv in "${SMALL[@]}" "${sets[@]}"; do
@@ -161,17 +169,20 @@ run_side() {
   fi
 }
 
-# compare_section BASE HEAD [--force]: compare's table, or its one-line error; sets regression=1 on exit 1.
-regression=0
+# compare_section BASE HEAD [ARGS]: compare's table, or its one-line error; sets regression=1 on a `+`,
+# undecided=1 on a `?` (with --fail-on-undecided).
+regression=0 undecided=0
 compare_section() {
   local out code=0
-  out=$(PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m scripts.compare "$@" --repo "$PWD" 2>&1) || code=$?
+  out=$(PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m scripts.compare "$@" --repo "$PWD" 2>"$tmp/compare.log") || code=$?
   md+=("### Speed and memory: \`python -m scripts.compare $*\`" ""
-       "Medians ± half their 99% confidence interval, head/base ratio and asv's marks; details below the table." "")
-  if ((code == 0)) || { ((code == 1)) && grep -q '^\*\*[0-9]* regression(s)\*\*' <<<"$out"; }; then
+       "Medians ± half their 99% interval, the ratio head/base with its interval and the verdict (\`+\` \`-\` \`=\` \`~\` \`?\`, with the smallest change each could have seen); the legend is below the table." "")
+  if ((code == 0)) || { ((code == 1)) && grep -q '^\*\*[0-9]* regression(s)\*\*\|undecided (`?`)' <<<"$out"; }; then
     md+=("$out" "")
-    ((code == 0)) || regression=1
+    if grep -q '^\*\*[0-9]* regression(s)\*\*' <<<"$out"; then regression=1; fi
+    if grep -q 'undecided (`?`)' <<<"$out"; then undecided=1; fi
   else   # bad input (2) or a crash: its last line says why
+    out=$(cat "$tmp/compare.log")
     md+=("compare could not run: \`$(tail -n 1 <<<"$out")\`" "")
   fi
 }
@@ -204,7 +215,7 @@ if ((run)); then
   md+=("## Metrics: \`$base\` vs this change" ""
        "Base \`$base\` (${base_sha:0:7}) and head (${head_sha:0:7}) were both run here with the same small configuration:"
        "\`dvc exp run $set_text\` on $(nproc 2>/dev/null || echo '?') CPU core(s), $(uname -sm)."
-       "$(if ((ran_rounds > 1)); then echo "They ran in $ran_rounds interleaved rounds (head, base, base, head, ...), which compare pools per side, so the runner's drift between sessions falls on both sides."; else echo "They ran once each (one round): a drift of the runner between the two sessions looks like a change; --rounds 2 or more interleaves them."; fi)"
+       "$(if ((adaptive)); then echo "Each ran once; then \`compare --until-decided\` trained both afresh in alternating rounds within a budget of $budget, until its verdicts decided."; elif ((ran_rounds > 1)); then echo "They ran in $ran_rounds interleaved rounds (head, base, base, head, ...), which compare pools per side, so the runner's drift between sessions falls on both sides."; else echo "They ran once each (one round): a drift of the runner between the two sessions looks like a change; --rounds 2 or more interleaves them, --budget decides adaptively."; fi)"
        "Timing and memory on shared CI machines move by 20–30% between runs, and accuracy on synthetic images says nothing about CIFAR-10: the compare table below says which speed and memory changes are larger than that noise." "")
   for name in "$base_exp" "$head_exp"; do
     if [[ -n ${skipped[$name]:-} ]]; then
@@ -230,7 +241,13 @@ if ((run)); then
       old=$base_sha
       md+=("> **The pipeline failed at the base revision** with this configuration; the head is compared with the metrics *committed* at base instead, which may come from another configuration." "" "$(tail_block "dvc exp run log (base, last lines)" "$tmp/$base_exp.log")" "")
     fi
-    if [[ $old == "$base_exp" ]]; then compare_section "$base_rounds" "$head_rounds" --force; else compare_section "$old" "$head_exp"; fi
+    if [[ $old != "$base_exp" ]]; then
+      compare_section "$old" "$head_exp"
+    elif ((adaptive)); then
+      compare_section "$base_exp" "$head_exp" --until-decided --budget "$budget" --state "$tmp/until-decided"
+    else
+      compare_section "$base_rounds" "$head_rounds" --force
+    fi
     if [[ -f $tmp/$head_exp/$SUMMARY ]]; then
       headline=$("$DVC" metrics diff --md --all "$old" "$head_exp" --targets "$SUMMARY")
       md+=("### Headline: \`$SUMMARY\` (medians and 99% intervals over seeds × repeats)" "" "$(table_or "$headline" "No summary metrics.")" "")
@@ -273,6 +290,9 @@ mv "$out.tmp.$$" "$out"
 log "wrote $out"
 if ((status == 0 && regression && fail_on_regression)); then
   log "compare found a regression (--fail-on-regression)"
+  status=1
+elif ((status == 0 && undecided && fail_on_undecided)); then
+  log "compare left a verdict undecided (--fail-on-undecided)"
   status=1
 fi
 exit "$status"

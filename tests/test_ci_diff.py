@@ -146,8 +146,9 @@ def test_no_run_compares_committed_metrics_with_the_workspace(repo, tmp_path):
     # compare: the committed samples, twice as slow at head: significant, beyond the factor
     assert f"### Speed and memory: `python -m scripts.compare {repo['base']} workspace`" in md
     steady = {r[2]: r for r in table_rows(md, "### Speed and memory")[2:]}["steady epoch (s)"]
-    assert steady[0] == "+" and steady[1] == "tf_keras" and steady[5] == "2.00"
-    assert "**2 regression(s)**: tf_keras steady epoch (+), tf_keras steady training (+)." in md
+    assert steady[0] == "+" and steady[1] == "tf_keras" and steady[5].startswith("2.00 [")
+    assert ("**3 regression(s)**: tf_keras steady epoch (+), tf_keras steady training (+), tf_keras training "
+            "time, fit (+).") in md
 
 
 def test_fail_on_regression_fails_after_writing_the_comment(repo, tmp_path):
@@ -161,7 +162,7 @@ def test_fail_on_regression_fails_after_writing_the_comment(repo, tmp_path):
 def test_run_measures_both_revisions_with_the_small_config(repo, tmp_path):
     out = tmp_path / "diff.md"
     before = sh(repo["root"], "git", "status", "--porcelain")
-    result = run_script(repo["root"], repo["base"], str(out), "-S", "train.epochs=3")
+    result = run_script(repo["root"], "--rounds", "2", repo["base"], str(out), "-S", "train.epochs=3")
     assert result.returncode == 0, result.stderr + result.stdout
     md = out.read_text()
     base_exp, head_exp = f"ci-base-{repo['base'][:7]}", f"ci-head-{repo['head'][:7]}"
@@ -181,7 +182,7 @@ def test_run_measures_both_revisions_with_the_small_config(repo, tmp_path):
     order = [line.split(":")[1].strip() for line in result.stderr.splitlines() if "running the pipeline" in line]
     assert order == [head_exp, base_exp, f"{base_exp}-r2", f"{head_exp}-r2"]
     steady = {r[2]: r for r in table_rows(md, "### Speed and memory")[2:]}["steady epoch (s)"]
-    assert steady[0] == "+" and steady[5] == "2.00"
+    assert steady[0] == "+" and steady[5].startswith("2.00 [")
     assert steady[3].endswith("(n=54)")   # 2 rounds x 3 processes x 9 steady epochs
     assert "Rounds: base 2, head 2;" in md
     # the fake params have no `repeats` key
@@ -206,7 +207,8 @@ def test_one_round_and_a_failing_round(repo, tmp_path):
     md = out.read_text()
     assert "They ran once each (one round)" in md and "-r2" not in md
     # the 4th pipeline run (head, round 2) fails: reported, compare keeps the complete round, exit 1
-    result = run_script(repo["root"], repo["base"], str(out), FAIL_ON_RUN="4", RUN_COUNTER=str(tmp_path / "runs"))
+    result = run_script(repo["root"], "--rounds", "2", repo["base"], str(out), FAIL_ON_RUN="4",
+                        RUN_COUNTER=str(tmp_path / "runs"))
     assert result.returncode == 1
     md = out.read_text()
     head_exp = f"ci-head-{repo['head'][:7]}"
@@ -216,6 +218,8 @@ def test_one_round_and_a_failing_round(repo, tmp_path):
     assert "ci-" not in sh(repo["root"], "git", "for-each-ref", "refs/exps")
     result = run_script(repo["root"], "--rounds", "0", repo["base"], str(out))
     assert result.returncode == 2 and "--rounds expects a positive whole number, got '0'" in result.stderr
+    result = run_script(repo["root"], "--budget", "ten minutes", repo["base"], str(out))
+    assert result.returncode == 2 and "--budget expects a duration such as 10m or 1h30m" in result.stderr
 
 
 def test_failing_head_pipeline_is_reported_and_fails(repo, tmp_path):

@@ -59,8 +59,18 @@ def prepare(side: Side, log) -> None:
         log(f"{side.name}: preparing the data of {revision.label} (dvc repro prepare)")
         cache = revision.repo / ".dvc" / "cache"
         if cache.is_dir():
-            command(worktree, ["dvc", "config", "--local", "cache.dir", str(cache)], "dvc config")
-        command(worktree, ["dvc", "repro", "--quiet", "prepare"], f"{side.name}: dvc repro prepare")
+            command(worktree, [dvc(), "config", "--local", "cache.dir", str(cache)], "dvc config")
+        command(worktree, [dvc(), "repro", "--quiet", "prepare"], f"{side.name}: dvc repro prepare")
+
+
+def dvc() -> str:
+    """The dvc command: on PATH, or beside this Python (a venv that is not activated)."""
+    beside = Path(sys.executable).parent / "dvc"
+    found = shutil.which("dvc") or (str(beside) if beside.is_file() else None)
+    if found is None:
+        raise ResultsError("dvc not found on PATH nor beside this Python: activate the project's environment "
+                           "(. .venv/bin/activate) or install DVC")
+    return found
 
 
 def command(cwd: Path, argv: list[str], what: str) -> None:

@@ -89,9 +89,9 @@ def test_a_much_smaller_batch_is_a_regression_with_two_processes_a_side(repo):
     assert result.returncode == 1, result.stderr
     found = marks(result.stdout)
     assert found["steady epoch (s)"] == "+" and found["steady training (images/s)"] == "+"
-    low = float(re.search(r"\| steady epoch \(s\) .*\| +[0-9.]+ \[([0-9.]+), [0-9.]+\] \|$", result.stdout,
-                          re.MULTILINE).group(1))
-    assert low > 2
+    ratio, low = map(float, re.search(r"\| steady epoch \(s\) .*\| +([0-9.]+) \[([0-9.]+), [0-9.]+\] \|$",
+                                      result.stdout, re.MULTILINE).groups())
+    assert ratio > 2 and low > 1.1   # the whole interval beyond the band: 4x the steps, 2.5-4x slower here
     assert "(n=6)" in result.stdout   # 2 training processes x 3 steady epochs
 
 
@@ -114,6 +114,6 @@ def test_until_decided_trains_both_commits_afresh_until_the_verdicts_decide(repo
     assert "Until decided:" in result.stdout and "stopped: every comparison of interest decided" in result.stdout
     assert "round 1, base: keras3_torch seed 0" in result.stderr and "(dvc repro prepare)" in result.stderr
     rounds = json.loads((state / "state.json").read_text())["rounds"]
-    assert [r["side"] for r in rounds][:2] == ["base", "head"] and len(rounds) <= 10
+    assert [r["side"] for r in rounds][:2] == ["base", "head"] and len(rounds) <= 20   # 10 rounds a side at most
     assert not (state / "worktrees" / "base").exists()                      # removed when done
     assert "worktrees" not in sh(repo["root"], "git", "worktree", "list").stdout

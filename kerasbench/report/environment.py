@@ -7,7 +7,7 @@ becomes 'mixed: a / b'.
 from __future__ import annotations
 
 from kerasbench.report.load import Run, synthetic_flags
-from kerasbench.report.text import DASH
+from kerasbench.report.text import DASH, escape
 from kerasbench.results import get
 
 # What jit_compile does on each backend; shown in the report and in the README.
@@ -26,7 +26,7 @@ def device_label(env: dict) -> str:
     if not name:
         gpus = env.get("gpus") or []
         name = gpus[0].get("name") if device == "gpu" and gpus else get(env, "cpu.model") if device == "cpu" else None
-    return f"{device} ({name})" if name else str(device)
+    return escape(f"{device} ({name})" if name else device)
 
 
 def jit_state(run: Run) -> str:
@@ -38,7 +38,7 @@ def jit_state(run: Run) -> str:
 def jit_label(run: Run) -> str:
     """'on (XLA)', 'off': the effective value and, when on, what it turned on."""
     meaning = (run.env.get("jit_compile") or {}).get("meaning")
-    return f"on ({meaning})" if jit_state(run) == "on" and meaning else jit_state(run)
+    return f"on ({escape(meaning)})" if jit_state(run) == "on" and meaning else jit_state(run)
 
 
 def deterministic_label(run: Run) -> str:
@@ -47,7 +47,7 @@ def deterministic_label(run: Run) -> str:
 
 
 def peak_source(run: Run) -> str:
-    return run.env.get("gpu_peak_source") or DASH
+    return escape(run.env.get("gpu_peak_source") or DASH)
 
 
 def chart_label(runs: list[Run], framework: str) -> str:
@@ -62,7 +62,7 @@ def per_contender(runs: list[Run], frameworks: list[str], label) -> dict[str, st
     """One label per contender; seeds that disagree give 'mixed: a / b'."""
     out = {}
     for fw in frameworks:
-        values = list(dict.fromkeys(label(r) for r in runs if r.framework == fw))
+        values = list(dict.fromkeys(label(r) for r in runs if r.framework == fw))   # each label escapes its text
         out[fw] = values[0] if len(values) == 1 else "mixed: " + " / ".join(values)
     return out
 
@@ -87,7 +87,7 @@ def setting_banners(runs: list[Run], frameworks: list[str]) -> list[str]:
     trained, evaluated = training_devices(runs, frameworks), eval_devices(runs, frameworks)
     deterministic = per_contender(runs, frameworks, deterministic_label)
     jit = per_contender(runs, frameworks, jit_state)
-    dtype = per_contender(runs, frameworks, lambda run: str(get(run.env, "precision.compute_dtype") or "float32"))
+    dtype = per_contender(runs, frameworks, lambda run: escape(get(run.env, "precision.compute_dtype") or "float32"))
     checks = [  # (what differs, why it matters, label per contender, the distinct values)
         ("ran on different devices", "speed and memory figures of different devices are not comparable",
          {fw: f"train {trained[fw]}, evaluate {evaluated[fw]}" for fw in frameworks},
@@ -123,25 +123,25 @@ def data_banners(runs: list[Run]) -> list[str]:
     digests = {get(r.env, "data.sha256") for r in runs}
     if len(digests) > 1:
         lines += ["> **Warning: different data.** The contenders' results record different data checksums "
-                  f"({', '.join(sorted(str(d) for d in digests))}); they are not comparable.", ""]
+                  f"({', '.join(sorted(escape(d) for d in digests))}); they are not comparable.", ""]
     return lines
 
 
 def text(env: dict, dotted: str) -> str:
     value = get(env, dotted)
-    return DASH if value in (None, "", []) else str(value)
+    return DASH if value in (None, "", []) else escape(value)
 
 
 def gpus(env: dict) -> str:
     listed = env.get("gpus") or []
-    return "; ".join(f"{g.get('name')} ({g.get('memory_total_mib')} MiB, driver {g.get('driver')}, "
-                     f"CUDA {g.get('cuda')})" for g in listed) or "none"
+    return escape("; ".join(f"{g.get('name')} ({g.get('memory_total_mib')} MiB, driver {g.get('driver')}, "
+                            f"CUDA {g.get('cuda')})" for g in listed) or "none")
 
 
 def threads(env: dict) -> str:
     found = env.get("threads") or {}
     shown = [f"{k}={v}" for k, v in found.items() if v is not None]
-    return ", ".join(shown) if shown else ("defaults (none set)" if found else DASH)
+    return escape(", ".join(shown)) if shown else ("defaults (none set)" if found else DASH)
 
 
 def machine_rows(first: dict[str, Run]) -> dict[str, dict[str, str]]:

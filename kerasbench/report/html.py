@@ -58,16 +58,27 @@ def inline_images(body: str, pngs: dict[str, bytes]) -> str:
     """Every <img src="NAME.png"> of the rendered report, its file replaced by a data URI."""
     def replace(found: re.Match) -> str:
         name = html.unescape(found.group(1))
+        if "/" in name or ":" in name:   # not one of ours: left to nothing_outside
+            return found.group(0)
         if name not in pngs:
             raise KeyError(f"the report links {name}, which it did not draw")
         return f'src="data:image/png;base64,{base64.b64encode(pngs[name]).decode()}"'
     return re.sub(r'src="([^"]+\.png)"', replace, body)
 
 
+def nothing_outside(body: str) -> str:
+    """The rendered page keeps only its own figures: an <img> that is not an inlined figure becomes its
+    alt text. (The renderer makes no links at all: the report has none, and free text is escaped, so
+    this is the second line of defence, not the first.)"""
+    return re.sub(r'<img src="(?!data:image/png;base64,)[^"]*" alt="([^"]*)"[^>]*>', r"\1", body)
+
+
 def page(markdown: str, pngs: dict[str, bytes], title: str = "kerasbench report") -> str:
-    """The whole page: the report's Markdown rendered (tables included), figures inlined."""
-    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    """The whole page: the report's Markdown rendered (tables included), figures inlined, no link and no
+    image but its own figures (raw HTML is off: tags in the text print as text)."""
+    renderer = MarkdownIt("commonmark", {"html": False}).enable("table").disable(["link", "autolink"])
+    body = renderer.render(markdown)
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-            f"{inline_images(body, pngs)}\n<script>{SCRIPT}</script>\n</body>\n</html>\n")
+            f"{nothing_outside(inline_images(body, pngs))}\n<script>{SCRIPT}</script>\n</body>\n</html>\n")

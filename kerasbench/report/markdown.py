@@ -13,7 +13,7 @@ from kerasbench.report import environment as envs
 from kerasbench.report import noise, variance
 from kerasbench.report.load import CONFUSION_COLUMNS, Results, Run
 from kerasbench.report.numbers import Pair, Table
-from kerasbench.report.text import DASH, cell, decimals, fmt, markdown_table, score_cell
+from kerasbench.report.text import DASH, cell, decimals, escape, fmt, markdown_table, score_cell
 from kerasbench.samples import FIGURES
 
 UNIT_DECIMALS = {"MiB": 0, "images/s": 0}   # other units: about three significant digits
@@ -89,8 +89,9 @@ def per_class_table(runs: list[Run], frameworks: list[str], classes: list[str]) 
     frame = pd.concat([r.per_class.assign(framework=r.framework, **{"class": r.per_class["class"].astype(str)})
                        for r in runs])
     f1 = frame.groupby(["class", "framework"])["f1"].median().unstack("framework")
-    f1 = f1.reindex(index=classes, columns=frameworks)
-    return markdown_table(f1.map(lambda v: fmt(v, 3)).rename_axis("class").reset_index())
+    f1 = f1.reindex(index=classes, columns=frameworks).map(lambda v: fmt(v, 3))
+    f1.index = [escape(c, 40) for c in f1.index]   # class names come from the archive: data, never markup
+    return markdown_table(f1.rename_axis("class").reset_index())
 
 
 def class_order(runs: list[Run]) -> list[str]:
@@ -137,13 +138,13 @@ def settings_table(p: Params, results: Results) -> str:
 def environment(results: Results, frameworks: list[str]) -> dict[str, object]:
     first = {fw: next(r for r in results.runs if r.framework == fw) for fw in frameworks}  # first seed's env
     packages = sorted({pkg for r in results.runs for pkg in (r.env.get("packages") or {})})
-    versions = {pkg: {fw: str((r.env.get("packages") or {}).get(pkg) or "not installed") for fw, r in first.items()}
-                for pkg in packages}
+    versions = {escape(pkg): {fw: escape((r.env.get("packages") or {}).get(pkg) or "not installed")
+                              for fw, r in first.items()} for pkg in packages}
     contenders = pd.DataFrame(envs.contender_rows(first))
     return {"machine": same_or_each(envs.machine_rows(first), frameworks),
             "contenders": markdown_table(contenders, text_columns=len(contenders.columns)),
             "packages": same_or_each(versions, frameworks) if versions else "",
-            "stamps": sorted(str(r.env.get("timestamp")) for r in results.runs if r.env.get("timestamp"))}
+            "stamps": sorted(escape(r.env.get("timestamp")) for r in results.runs if r.env.get("timestamp"))}
 
 
 def render(p: Params, results: Results, timing: Table, quality: Table, pairs: list[Pair],

@@ -1,13 +1,33 @@
-"""Numbers as text for the report's cells, and Markdown tables: the formatting every report module shares."""
+"""Numbers as text for the report's cells, and Markdown tables: the formatting every report module shares.
+
+Free text from the results (paths, class names, host names, versions, commits) is data, never markup:
+`escape` makes it print as it is in report.md (any Markdown viewer, GitHub included) and in
+index.html, so an archive path or a class name cannot add a link, an image, raw HTML or a table
+column; `markdown_table` escapes a stray `|` in any cell as well.
+"""
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
 from kerasbench import stats
 
 DASH = "—"
+_MARKUP = re.compile(r"([\\`*\[\]<>!|&])")   # what could start a link, image, tag, entity, code span or column
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_BARE_PIPE = re.compile(r"(?<!\\)\|")
+
+
+def escape(value: object, limit: int = 200) -> str:
+    """Free text as Markdown that shows it literally: control characters and line breaks as one space, every
+    character that could start a link, an image, a tag, an entity, a code span or a cell backslash-escaped
+    (not `_`: inside names such as tf_intra_op it is never emphasis), at most `limit` characters."""
+    text = _CONTROL.sub(" ", str(value))
+    if len(text) > limit:
+        text = text[:limit - 1] + "…"
+    return _MARKUP.sub(r"\\\1", text)
 
 
 def decimals(values) -> int:
@@ -43,4 +63,12 @@ def score_cell(s: stats.Summary, places: int, scale: float) -> str:
 def markdown_table(frame: pd.DataFrame, text_columns: int = 1) -> str:
     """pandas/tabulate Markdown, cells kept as given: the first `text_columns` left-aligned, numbers right."""
     align = ["left" if i < text_columns else "right" for i in range(len(frame.columns))]
+    frame = frame.rename(columns=lambda c: _cell(c)).map(_cell)
     return frame.to_markdown(index=False, colalign=align, disable_numparse=True)
+
+
+def _cell(value: object) -> object:
+    """A table cell can never end early or start a new row: a bare `|` escaped, line breaks made spaces."""
+    if not isinstance(value, str):
+        return value
+    return _BARE_PIPE.sub(r"\\|", _CONTROL.sub(" ", value))

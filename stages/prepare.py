@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
+import re
 import sys
 import tarfile
 import zlib
@@ -27,11 +28,13 @@ import numpy as np
 
 from kerasbench import cifar_format as fmt
 from kerasbench import guard
-from kerasbench.files import atomic_path
+from kerasbench.files import atomic_path, write_text
 from kerasbench.params import load_or_exit
 
 CHUNK_RECORDS = 1024          # records decoded at a time (3 MiB)
 META_MAX_BYTES = 64 * 1024    # batches.meta.txt is ten short lines
+CLASS_NAME_MAX = 32           # CIFAR's longest is "automobile"
+CLASS_NAME = re.compile(rf"[\w .'-]{{1,{CLASS_NAME_MAX}}}")   # \w: letters and digits of any script, and _
 README_MAX_BYTES = 64 * 1024  # readme.html is one line
 RECORDS_MAX = 10_000          # records per data file in the CIFAR-10 binary format
 MEMBERS_MAX = len(fmt.ALLOWED_MEMBERS) + 2   # the files, their folder, and one "." entry some tools add
@@ -112,7 +115,12 @@ def parse_class_names(name: str, raw: bytes) -> list[str]:
     names = [line.strip() for line in lines]
     if len(names) != 10 or not all(names) or len(set(names)) != 10:
         raise ArchiveError(f"member {name!r} must list 10 distinct class names, one per line; "
-                           f"found {len(names)}: {names[:12]}")
+                           f"found {len(names)}: {[n[:40] for n in names[:12]]}")
+    for number, class_name in enumerate(names):
+        if not CLASS_NAME.fullmatch(class_name):
+            raise ArchiveError(f"member {name!r}: class name {number} ({class_name[:40]!r}) may hold only letters, "
+                               f"digits, spaces and _ - . ' (at most {CLASS_NAME_MAX} characters): it is shown in "
+                               "the report as it is")
     return names
 
 
@@ -228,10 +236,9 @@ def main(argv: list[str] | None = None) -> None:
         record = read_archive_record(archive_json)
         check_archive_matches(archive, record, archive_json)
         arrays = read_archive(archive, data.limit_train, data.limit_test)
-        with atomic_path(out_npz, ".npz") as tmp_npz, atomic_path(out_json, ".json") as tmp_json:
+        with atomic_path(out_npz, ".npz") as tmp_npz:   # one file at a time: a failed write names its own
             np.savez(tmp_npz, **arrays)
-            tmp_json.write_text(json.dumps(summary(record, arrays, data.limit_train, data.limit_test),
-                                           indent=2) + "\n")
+        write_text(out_json, json.dumps(summary(record, arrays, data.limit_train, data.limit_test), indent=2) + "\n")
     except BaseException as err:
         out_npz.unlink(missing_ok=True)
         out_json.unlink(missing_ok=True)

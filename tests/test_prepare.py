@@ -117,6 +117,34 @@ def test_class_names_come_from_the_archive_and_trailing_blank_lines_are_ignored(
     assert list(record["counts"]["train"]) == names
 
 
+@pytest.mark.parametrize("hostile", ["truck|0.999", "[click](http://127.0.0.1:9/x)", "<img src=x onerror=alert(1)>",
+                                     "a" * 33, "tab\there", "`code`", "![p](http://127.0.0.1:9/p.gif)"])
+def test_a_class_name_that_could_be_markup_is_refused_naming_the_member(stage, make_archive, hostile):
+    names = [f"class{i}" for i in range(9)] + [hostile]
+    message = fails(stage, make_archive(meta="\n".join(names) + "\n").path)
+    assert "batches.meta.txt': class name 9 (" in message and "may hold only letters, digits, spaces" in message
+
+
+def test_unicode_and_cifar100_style_class_names_are_kept(stage, make_archive):
+    names = ["aquarium_fish", "maple tree", "Schäferhund", "bébé", "o'clock", "t-shirt", "3.5 inch", "猫", "x", "y"]
+    arrays, _ = stage(make_archive(meta="\n".join(names) + "\n").path)
+    assert list(arrays["class_names"]) == names
+
+
+def test_a_full_disk_names_the_file_that_did_not_fit(stage, make_archive, monkeypatch):
+    import errno
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(prepare.np, "savez", no_space)
+    from kerasbench.guard import OutputError
+    with pytest.raises(OutputError) as exc:      # guard.run prints it as one "error: ..." line
+        stage(make_archive().path)
+    assert str(exc.value).startswith(f"cannot write {NPZ}: no space left on the device")
+    assert "cifar10.json" not in str(exc.value)
+    assert not NPZ.exists() and not NPZ_JSON.exists() and list(NPZ.parent.iterdir()) == []
+
+
 def test_member_order_in_the_archive_does_not_matter(stage, make_archive, tmp_path):
     archive = make_archive()
     shuffled = tmp_path / "shuffled.tar.gz"

@@ -34,6 +34,9 @@ NET_CHUNK = 1 << 16    # network reads: a connection cut mid-read loses at most 
 BACKOFF_S = 1.0        # the first retry waits this long, each next one twice as long ...
 BACKOFF_MAX_S = 60.0   # ... up to this
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+OFFICIAL_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
+KNOWN_BYTES = {OFFICIAL_MD5: 170_052_171}   # the archive data.md5 names: not one byte more is written
+MAX_BYTES = 256 * 1024 ** 2                   # any other archive (CIFAR-10's binary one is 162 MiB)
 USAGE = "usage: python -m stages.download <out_archive> <out_json>"
 OFFLINE_HINT = ("to work without the network, set data.source to the path of a local copy of the archive "
                 "(with its data.md5), or set data.source: synthetic to use generated data explicitly")
@@ -79,8 +82,9 @@ def _connection_problem(err: requests.exceptions.ConnectionError, url: str, time
     return f"connection to {host} failed: {reason}"
 
 
-def _fetch_once(url: str, part: Path, timeout: float) -> None:
-    """One HTTP attempt: resume `part` if it has bytes and the server honours Range, else start over."""
+def _fetch_once(url: str, part: Path, timeout: float, limit: int = MAX_BYTES) -> None:
+    """One HTTP attempt: resume `part` if it has bytes and the server honours Range, else start over.
+    The body is written as sent (never transfer-decoded), and never beyond `limit` bytes in all."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"Accept-Encoding": "identity"}
     if have:
@@ -102,20 +106,38 @@ def _fetch_once(url: str, part: Path, timeout: float) -> None:
                 mode = "ab"
             else:
                 have, mode = 0, "wb"  # 200: the server sends the whole file
+            encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):
+                raise DownloadError(f"{url} answered with Content-Encoding {encoding[:40]!r} though only the identity "
+                                    "encoding was asked for; an encoded body could decode to any size, so it is "
+                                    "refused (nothing was written)")
             length = response.headers.get("Content-Length")
             total = have + int(length) if length and length.isdigit() else None
+            if total is not None and total > limit:
+                raise DownloadError(f"{url} announces {total:,} bytes, more than the {limit:,} the archive can be "
+                                    "(data.md5's archive, or the cap for any other); nothing was written")
             with open(part, mode) as f, tqdm(total=total, initial=have, unit="B", unit_scale=True,
                                              unit_divisor=1024, desc=Path(urlsplit(url).path).name,
                                              disable=None, mininterval=1.0) as bar:
-                for chunk in response.iter_content(NET_CHUNK):
+                for chunk in response.raw.stream(NET_CHUNK, decode_content=False):
+                    if have + len(chunk) > limit:
+                        f.close()
+                        part.unlink()
+                        raise DownloadError(f"{url} sent more than the {limit:,} bytes the archive can be; "
+                                            f"the partial download was deleted")
                     f.write(chunk)
+                    have += len(chunk)
                     bar.update(len(chunk))
     except requests.exceptions.Timeout:
         raise _Retryable(f"no response from {urlsplit(url).hostname} within {timeout:g}s "
                          f"(data.download.timeout_s)") from None
     except requests.exceptions.ConnectionError as err:
         raise _Retryable(_connection_problem(err, url, timeout)) from None
-    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as err:
+    except urllib3.exceptions.ReadTimeoutError:
+        raise _Retryable(f"no data from {urlsplit(url).hostname} within {timeout:g}s "
+                         f"(data.download.timeout_s)") from None
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError,
+            urllib3.exceptions.ProtocolError) as err:
         raise _Retryable(f"download of {url} cut off ({_innermost_text(err)})") from None
     except requests.exceptions.RequestException as err:
         raise DownloadError(f"cannot download {url}: {err}") from None
@@ -133,7 +155,7 @@ def download(url: str, md5: str, timeout: float, retries: int, out: Path) -> dic
     while True:
         resumed = part.exists() and part.stat().st_size > 0
         try:
-            _fetch_once(url, part, timeout)
+            _fetch_once(url, part, timeout, KNOWN_BYTES.get(md5.lower(), MAX_BYTES))
         except _Retryable as err:
             if attempt >= retries:
                 kept = part.stat().st_size if part.exists() else 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import gzip
 import hashlib
 import io
 import re
@@ -148,6 +149,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(HTTPStatus.INTERNAL_SERVER_ERROR)
             return
         body = file.read_bytes()
+        if behaviour == "gzip":   # a gzip bomb: a small body that decodes to 20 MiB of zeros
+            bomb = gzip.compress(b"\0" * (20 << 20))
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(bomb)))
+            self.end_headers()
+            self.wfile.write(bomb)
+            return
+        if behaviour == "endless":   # no Content-Length: the body ends when the server hangs up, here after 4x the file
+            self.send_response(HTTPStatus.OK)
+            self.end_headers()
+            for _ in range(4):
+                self.wfile.write(body)
+            self.close_connection = True
+            return
         start = 0
         match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
         if match and server.ranges:
@@ -181,7 +197,8 @@ class LocalServer:
 
     `script` lists the behaviour of successive requests, the last one repeating:
     "good", "truncate" (Content-Length of the whole body, half of it sent, connection closed),
-    "404", "500", "stall" (no answer for `stall_s` seconds, then a good one).
+    "404", "500", "stall" (no answer for `stall_s` seconds, then a good one), "gzip" (Content-Encoding: gzip,
+    a bomb), "endless" (no Content-Length, four copies of the file, then the connection closed).
     `ranges` turns Range support (206 answers) on or off. `requests` records each request.
     """
     root: Path

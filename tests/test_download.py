@@ -107,6 +107,28 @@ def test_truncated_body_is_resumed_on_retry(stage, served, http_server):
     assert http_server.requests[1]["range"] is not None  # the second attempt asked for the rest
 
 
+def test_a_transfer_encoded_body_is_refused_and_nothing_decoded(stage, served, http_server):
+    """A server that answers Content-Encoding: gzip (a bomb: 20 MiB of zeros in a few kilobytes)."""
+    http_server.script = ["gzip"]
+    archive, url = served
+    message = fails(stage, url_params(url, archive.md5, retries=2))
+    assert "answered with Content-Encoding 'gzip' though only the identity encoding was asked for" in message
+    assert not part_of(archive.md5).exists() and len(http_server.requests) == 1   # not retried, nothing kept
+
+
+def test_never_more_than_the_archive_can_be(stage, served, http_server, monkeypatch):
+    """No Content-Length and four times the file: writing stops at the cap, the oversized part is deleted."""
+    archive, url = served
+    size = archive.path.stat().st_size
+    monkeypatch.setattr(download, "MAX_BYTES", 2 * size)
+    http_server.script = ["endless"]
+    unknown = "1" * 32                                          # not the official archive: the stated cap
+    message = fails(stage, url_params(url, unknown, retries=1))
+    assert f"sent more than the {2 * size:,} bytes the archive can be; the partial download was deleted" in message
+    assert not part_of(unknown).exists() and len(http_server.requests) == 1
+    assert download.KNOWN_BYTES[download.OFFICIAL_MD5] == 170_052_171
+
+
 def test_http_404_fails_without_retrying(stage, served, http_server):
     http_server.script = ["404"]
     archive, url = served

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError, model_validator
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.events import AliasEvent
 
 from kerasbench import contenders, host
 from kerasbench import duration as durations
+from kerasbench.yamlfile import read_yaml
 
 FRAMEWORKS = tuple(contenders.names())   # every contender module of kerasbench/contenders/
 SYNTHETIC = "synthetic"
@@ -31,6 +30,8 @@ OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 Count = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
 MD5 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{32}$")]
+MAX_SEEDS = 100     # DVC's matrix grows with every seed: 10,000 made `dvc status` run for minutes
+MAX_RUNS = 10_000   # frameworks x seeds x repeats: training processes one pipeline may plan
 
 
 def _threads(value):
@@ -170,7 +171,7 @@ class Params(_Strict):
     seed: Seed
     data: Data
     frameworks: Annotated[list[ContenderName], Field(min_length=1)]
-    seeds: Annotated[list[Seed], Field(min_length=1)]
+    seeds: Annotated[list[Seed], Field(min_length=1, max_length=MAX_SEEDS)]
     repeats: Repeats
     adaptive: Adaptive
     device: Literal["auto", "cpu", "gpu"]
@@ -186,7 +187,11 @@ class Params(_Strict):
         for key in ("frameworks", "seeds"):
             values = getattr(self, key)
             if len(set(values)) != len(values):
-                raise ValueError(f"{key} lists a value twice: {values}")
+                raise ValueError(f"{key} lists a value twice: {shorten(values)}")
+        runs = len(self.frameworks) * len(self.seeds) * (self.adaptive.max_repeats if self.auto else self.repeats)
+        if runs > MAX_RUNS:
+            raise ValueError(f"frameworks x seeds x repeats is {runs:,} training processes, more than the "
+                             f"{MAX_RUNS:,} one pipeline may plan; fan a larger grid out (docs/cluster.md)")
         return self
 
 
@@ -262,14 +267,6 @@ def check_machine(p: Params, path: Path | str = "params.yaml") -> Params:
                               f"images need about {needed / 2**30:.1f} GiB, but {available / 2**30:.1f} GiB of "
                               "memory is available here")
     return p
-
-
-def read_yaml(text: str):
-    """Parse YAML exactly as DVC parses params.yaml (dvc.utils.serialize.parse_yaml), but refuse aliases
-    (`*name`) before anything is built: a few kilobytes of nested aliases expand to gigabytes."""
-    if "*" in text and any(isinstance(event, AliasEvent) for event in YAML(typ="safe").parse(text)):
-        raise YAMLError("YAML aliases (*name) are not allowed: write every value out")
-    return YAML(typ="safe").load(text)
 
 
 def load_or_exit(path: Path | str = "params.yaml") -> Params:

@@ -460,3 +460,16 @@ def test_kubernetes_submit_pushes_and_writes_the_manifest(project, capsys):
     doc = yaml.safe_load((project / ".fanout/g/job.yaml").read_text())
     assert doc["spec"]["completions"] == 2
     assert git(project, "status", "--porcelain") == ""   # .fanout/ ignores itself
+
+
+def test_a_huge_or_deeply_nested_grid_file_is_one_line(tmp_path):
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("params:\n  seeds: [" + ", ".join(["[0]"] * 60_000) + "]\n")
+    with pytest.raises(GridError) as err:
+        grid.load(huge, ROOT / "params.yaml")
+    assert "bytes, more than the 262,144 a grid file may hold" in str(err.value) and "\n" not in str(err.value)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("params:\n  seeds: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(GridError) as err:
+        grid.load(deep, ROOT / "params.yaml")
+    assert str(err.value) == f"{deep}: not valid YAML: nested deeper than 32 levels of mappings and lists"

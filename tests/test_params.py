@@ -179,3 +179,36 @@ def test_more_threads_than_this_machine_allows_names_the_limit(tmp_path, raw):
     raw["train"]["threads"] = cpus
     path.write_text(yaml.safe_dump(raw))
     assert load(path).train.threads == cpus
+
+
+# ---------------------------------------------------------------- bounded inputs
+
+def test_seeds_and_the_matrix_are_capped_with_the_limit_named(raw):
+    raw["seeds"] = list(range(101))
+    message = problem(raw)
+    assert "seeds" in message and "100" in message and len(message.splitlines()) == 1
+    raw["seeds"], raw["repeats"] = list(range(100)), 1000
+    message = problem(raw)
+    assert "is 800,000 training processes, more than the 10,000 one pipeline may plan" in message
+
+
+def test_repeats_auto_and_its_budget(raw):
+    raw["repeats"] = "auto"
+    assert parse(raw).auto and parse(raw).adaptive.budget_s == 1200
+    raw["repeats"] = "many"
+    assert "repeats: must be a whole number from 1 to 1000, or 'auto'" in problem(raw)
+    raw["repeats"], raw["adaptive"]["budget"] = "auto", "twenty minutes"
+    assert "adaptive.budget: 'twenty minutes' is not a duration" in problem(raw)
+    raw["adaptive"]["budget"], raw["adaptive"]["factor"] = "20m", 1.0
+    assert "adaptive.factor" in problem(raw)
+
+
+def test_yaml_nested_too_deep_or_with_aliases_is_one_line(tmp_path):
+    deep = tmp_path / "params.yaml"
+    deep.write_text("seed: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ParamsError) as exc:
+        load(deep)
+    assert str(exc.value) == f"{deep}: not valid YAML: nested deeper than 32 levels of mappings and lists"
+    deep.write_text("a: &x [1]\nb: *x\n")
+    with pytest.raises(ParamsError, match="aliases"):
+        load(deep)

@@ -40,6 +40,8 @@ from kerasbench import params as params_contract
 from kerasbench.params import read_yaml
 from kerasbench.results import get
 
+MAX_BYTES = 256 * 1024   # a grid file; a 13.9 MB one kept `plan` busy for minutes
+
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 MAX_NAME = 96          # an experiment name is one git ref component; keep it short enough to read
 _BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_./-]*")   # a string written as is after `-S key=` ...
@@ -276,6 +278,8 @@ def parse(raw: object, path: Path, params_text: str) -> Grid:
 def load(path: Path | str, params_path: Path | str = "params.yaml") -> Grid:
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise GridError(f"{path}: {path.stat().st_size:,} bytes, more than the {MAX_BYTES:,} a grid file may hold")
         raw = read_yaml(path.read_text())
         params_text = Path(params_path).read_text()
     except FileNotFoundError as err:

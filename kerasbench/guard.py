@@ -14,7 +14,10 @@ make sure it can write them; and what it says when writing fails anyway.
 - `check_writable(outputs)`: every output's folder exists or can be made, and a file can be
   created there, checked at the start, not after a whole fit.
 - `run(main)`: a stage's entry point; an output that cannot be written (no space left, read-only,
-  permission) ends it with one line naming the file.
+  permission) ends it with one line naming the file, and Ctrl-C or SIGTERM with one line naming the
+  stage (exit status 130): outputs are written atomically, so an interrupted stage left none behind.
+  A stage started by another stage (the repeat stage's runs, NESTED_VAR set) and a supervised child
+  leave that line to whoever started them.
 """
 from __future__ import annotations
 
@@ -41,6 +44,30 @@ WRITE_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EROFS: "the f
 
 class OutputError(RuntimeError):
     """An output cannot be written; the message names it and why."""
+
+
+NESTED_VAR = "KERASBENCH_NESTED"   # set by a stage for the stage processes it starts
+_stage = {"label": "the stage"}
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: raised once; a second signal while the stage unwinds is ignored."""
+
+
+def _interrupt(signum, _frame) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def catch_interrupts(stage: str) -> None:
+    """Ctrl-C and SIGTERM raise Interrupted (once), so that atomic writes clean up and `run` says one line."""
+    argv = sys.argv
+    _stage["label"] = (f"{stage}@{argv[1]}-{argv[2]}" if stage in ("train", "evaluate") and len(argv) > 2
+                       and argv[2].isdigit() else stage)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _interrupt)
 
 
 def is_shell_wrapper(argv: list[str]) -> bool:
@@ -147,6 +174,7 @@ def check_writable(outputs: list[str | Path]) -> None:
 def start(outputs: list[str | Path], stage: str) -> None:
     """A stage's first step (in the stage process; a supervised child skips it): all of the above."""
     from kerasbench import supervise
+    catch_interrupts(stage)
     if supervise.is_child():
         return
     die_with_parent()
@@ -162,8 +190,19 @@ def explain(err: OSError, path: str | Path | None = None) -> OutputError:
 
 def run(main: Callable[[], object]) -> None:
     """A stage's entry point: main(), with an unwritable output reported in one line (exit status 1)."""
+    from kerasbench import supervise
+    quiet = supervise.is_child() or os.environ.get(NESTED_VAR) == "1"
     try:
         code = main()
     except OutputError as err:
         sys.exit(f"error: {err}")
+    except KeyboardInterrupt:
+        code = 130
+    except SystemExit as done:   # a supervised child's status, passed on by the stage process
+        code = done.code
+        if code != 130:
+            raise
+    if code == 130 and not quiet:
+        print(f"interrupted during {_stage['label']}; nothing was written; run `dvc repro` again",
+              file=sys.stderr, flush=True)
     sys.exit(code if isinstance(code, int) else 0)

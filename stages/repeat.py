@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         fingerprint.require(args.fingerprints, list(params.frameworks))
     frameworks, seeds = list(params.frameworks), list(params.seeds)
     runs = schedule(frameworks, seeds, repeats, params.seed)
-    env = supervise.child_env()  # each run supervises itself
+    env = supervise.child_env(**{guard.NESTED_VAR: "1"})  # each run supervises itself; the interrupt line is ours
     order, stopped, undecided, done_rounds = [], None, [], max(repeats - 1, 0)
     with atomic_dir(args.out_dir) as tmp:
         for number, (k, framework, seed) in enumerate(runs, 1):
@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
                                                      f"{stem}.inference.csv"])):
                     done = subprocess.run([sys.executable, "-m", f"stages.{stage}", framework, str(seed), args.data,
                                            args.data_json, *outputs], env=env)
+                    if done.returncode == 130:   # interrupted: this stage says so, and writes nothing
+                        raise KeyboardInterrupt
                     if done.returncode:
                         sys.exit(f"error: repeat: round {k} of {framework} seed {seed} failed in {stage} "
                                  f"(exit {done.returncode}); nothing written")

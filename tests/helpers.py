@@ -117,3 +117,25 @@ def write_data(dest: Path, x_train, y_train, x_test, y_test, class_names=tuple("
              class_names=np.array(list(class_names)))
     (dest / "data.json").write_text(json.dumps({"source": "synthetic", "md5": None, "sha256": None,
                                                 "synthetic": True, "train": len(y_train), "test": len(y_test)}))
+
+
+def write_random_data(dest: Path, train: int, test: int, seed: int = 0) -> Path:
+    """`dest`/data.npz and data.json of random images with balanced labels (timing tests need no learnable data)."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (train, 32, 32, 3), dtype=np.uint8)
+    y = (np.arange(train) % 10).astype(np.uint8)
+    write_data(dest, x, y, x[:test], y[:test])
+    return dest
+
+
+def write_stage_params(dest: Path, frameworks: list[str], **train) -> dict:
+    """The repository's params.yaml on the synthetic source, these contenders and train.* overrides, written
+    to `dest`/params.yaml (for a stage run in `dest`); returns it, to change more and write again."""
+    import yaml
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"].update(source="synthetic", md5=None)
+    params["frameworks"] = list(frameworks)
+    params["train"].update(train)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params))
+    return params

@@ -8,13 +8,12 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from stages.repeat import schedule
-from tests.helpers import write_data
+from tests.helpers import write_random_data, write_stage_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,16 +46,8 @@ def run_stage(workdir: Path, repeats: int | str, out: str) -> subprocess.Complet
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("repeat")
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (256, 32, 32, 3), dtype=np.uint8)
-    y = (np.arange(256) % 10).astype(np.uint8)
-    write_data(d, x, y, x[:64], y[:64])
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"].update(source="synthetic", md5=None)
-    params["frameworks"] = ["keras3_torch", "keras3_jax"]
-    params["train"].update(epochs=2, batch_size=64)
-    (d / "params.yaml").write_text(yaml.safe_dump(params))
+    d = write_random_data(tmp_path_factory.mktemp("repeat"), 256, 64)
+    write_stage_params(d, ["keras3_torch", "keras3_jax"], epochs=2, batch_size=64)
     return d
 
 
@@ -111,14 +102,8 @@ def test_auto_repeats_add_rounds_until_decided_or_the_budget(tmp_path):
     """repeats: auto with keras3_torch and its baseline torch_native: rounds until their comparison
     decides, within max_repeats 3 (two rounds of the stage); order.json says how many processes and why
     it stopped. One process a side never decides, so a second round always runs."""
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (256, 32, 32, 3), dtype=np.uint8)
-    y = (np.arange(256) % 10).astype(np.uint8)
-    write_data(tmp_path, x, y, x[:64], y[:64])
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"].update(source="synthetic", md5=None)
-    params["frameworks"] = ["torch_native", "keras3_torch"]
-    params["train"].update(epochs=3, batch_size=64)
+    write_random_data(tmp_path, 256, 64)
+    params = write_stage_params(tmp_path, ["torch_native", "keras3_torch"], epochs=3, batch_size=64)
     params["evaluate"]["repeats"] = 2
     params["adaptive"] = {"budget": "3m", "factor": 1.1, "max_repeats": 3}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))

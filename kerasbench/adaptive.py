@@ -175,8 +175,7 @@ def until_decided(base: Revision, head: Revision, folder: Path, budget_s: float,
     if not state.rounds and one_round > budget_s:
         raise ResultsError(f"--budget {duration(budget_s)} is too small for one round (about {duration(one_round)}: "
                            f"one process of each contender on both sides)")
-    for side in sides.values():
-        prepare(side, log)
+    prepared: set[str] = set()   # checked out and its data made only when a round runs in this session
     started, outcome, reason = time.monotonic(), None, ""
     epochs = next((r["epochs"] for r in reversed(state.rounds)), None)
     while True:
@@ -204,6 +203,9 @@ def until_decided(base: Revision, head: Revision, folder: Path, budget_s: float,
         k = rounds + 1
         for name in order(k):
             if k not in state.done(name):
+                if name not in prepared:
+                    prepare(sides[name], log)
+                    prepared.add(name)
                 state.rounds.append(run_round(sides[name], k, folder, epochs, log))
                 state.save(folder)
     remove(folder, base.repo)   # the worktrees; the rounds stay, to resume with a larger budget

@@ -9,7 +9,7 @@ numbers out. The rules follow airspeed velocity (asv):
   the largest index that keeps this at 99% or more. It needs n >= 8 (the min–max range of n
   samples covers the median with 1 - 2 * 0.5**n, 99.2% for n = 8). With fewer samples no pair of
   order statistics reaches 99%: the interval shown is then the min–max range and `ci_level`
-  says how much it really covers (75% for n = 3), and for significance it counts as unbounded.
+  says how much it really covers (75% for n = 3).
 - The spread is also given as min–max and as the 20–80% quantile band (benchopt's choice).
 - Head against base is judged by kerasbench/verdict.py: the interval of the ratio head/base from a
   two-level model of the samples (processes, and samples within them), against the band

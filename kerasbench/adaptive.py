@@ -158,8 +158,8 @@ def best_epochs(folder: Path, state: State, rounds: int, current: int) -> int:
 def estimate(side: Side) -> float:
     """Seconds one round of a side takes, from its committed results (or a guess per process)."""
     runs, _ = samples.load(side.revision)
-    costs = {(r.framework, r.seed): sum(samples.lookup(r.train, key, "") or 0.0 for key in
-                                        ("time.import_s", "time.build_s", "time.fit_s")) + 2.0
+    costs = {(r.framework, r.seed): sum(s or 0.0 for s in (r.train.time.import_s, r.train.time.build_s,
+                                                           r.train.time.fit_s)) + 2.0
              for r in runs if r.repeat == 0}
     return sum(costs.get(run, PER_PROCESS_GUESS_S) for run in side.runs)
 

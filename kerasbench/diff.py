@@ -31,7 +31,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from kerasbench import judge, paths, samples, stats, verdict
+from kerasbench import judge, paths, records, samples, stats, verdict
 from kerasbench.results import ResultsError, Tree, get, read_json, read_params
 
 CHANGED = (stats.WORSE, stats.BETTER, stats.FAILING, stats.INCOMPARABLE)
@@ -188,7 +188,7 @@ def diff(base: Sequence[Tree], head: Sequence[Tree], factor: float = stats.FACTO
     if disturbed == "drop":
         old = replace(old, frame=old.frame[~old.frame["disturbed"]])
         new = replace(new, frame=new.frame[~new.frame["disturbed"]])
-    planned_at_head = samples.planned(new.params)[0]
+    planned_at_head = records.planned(new.params)[0]
     frameworks = list(dict.fromkeys([r.framework for r in new.runs] + [r.framework for r in old.runs]))
     outcome = Outcome(old.label, new.label, factor, old.rounds, new.rounds, forced=force,
                       disturbed={k: v for k, v in noisy.items() if v}, disturbed_mode=disturbed, alpha=alpha)

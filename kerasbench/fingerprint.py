@@ -26,10 +26,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kerasbench import contenders, host
+from kerasbench import contenders, host, paths
 from kerasbench.files import write_text
 
-DEFAULT_DIR = "results/fingerprints"
+DEFAULT_DIR = paths.FINGERPRINTS
 REFRESH = "python -m kerasbench.fingerprint (make repro runs it)"
 
 # Run under another interpreter (the container's per-backend venvs): prints its version and the
@@ -117,11 +117,8 @@ def stale(path: Path | str, name: str, current: dict | None = None) -> str | Non
 
 
 def require(folder: Path | str, names: list[str]) -> None:
-    """Exit with the reason when one of these contenders' files in `folder` is stale. Checked once,
-    in the stage process (not again in its supervised child, which gets the same arguments)."""
-    from kerasbench import supervise
-    if supervise.is_child():
-        return
+    """Exit with the reason when one of these contenders' files in `folder` is stale (in the stage process,
+    before it plans anything)."""
     current = fingerprints(names)   # one NVML query and one probe per interpreter for all of them
     for name in names:
         why = stale(Path(folder) / f"{name}.json", name, current[name])

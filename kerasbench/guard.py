@@ -16,8 +16,8 @@ make sure it can write them; and what it says when writing fails anyway.
 - `run(main)`: a stage's entry point; an output that cannot be written (no space left, read-only,
   permission) ends it with one line naming the file, and Ctrl-C or SIGTERM with one line naming the
   stage (exit status 130): outputs are written atomically, so an interrupted stage left none behind.
-  A stage started by another stage (the repeat stage's runs, NESTED_VAR set) and a supervised child
-  leave that line to whoever started them.
+  A stage started by another stage (the repeat stage's runs, NESTED_VAR set) and a stage's measuring
+  child (kerasbench/child.py) leave that line to whoever started them.
 """
 from __future__ import annotations
 
@@ -61,10 +61,9 @@ def _interrupt(signum, _frame) -> None:
 
 
 def catch_interrupts(stage: str) -> None:
-    """Ctrl-C and SIGTERM raise Interrupted (once), so that atomic writes clean up and `run` says one line."""
-    argv = sys.argv
-    _stage["label"] = (f"{stage}@{argv[1]}-{argv[2]}" if stage in ("train", "evaluate") and len(argv) > 2
-                       and argv[2].isdigit() else stage)
+    """Ctrl-C and SIGTERM raise Interrupted (once), so that atomic writes clean up and `run` says one line.
+    `stage` names it in that line, e.g. train@torch_native-0."""
+    _stage["label"] = stage
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, _interrupt)
@@ -172,11 +171,8 @@ def check_writable(outputs: list[str | Path]) -> None:
 
 
 def start(outputs: list[str | Path], stage: str) -> None:
-    """A stage's first step (in the stage process; a supervised child skips it): all of the above."""
-    from kerasbench import supervise
+    """A stage's first step, in the stage process (its measuring child has nothing to hold): all of the above."""
     catch_interrupts(stage)
-    if supervise.is_child():
-        return
     die_with_parent()
     hold(outputs, stage)
     check_writable(outputs)
@@ -188,10 +184,10 @@ def explain(err: OSError, path: str | Path | None = None) -> OutputError:
     return OutputError(f"cannot write {where}: {WRITE_ERRORS.get(err.errno, err.strerror)}")
 
 
-def run(main: Callable[[], object]) -> None:
-    """A stage's entry point: main(), with an unwritable output reported in one line (exit status 1)."""
-    from kerasbench import supervise
-    quiet = supervise.is_child() or os.environ.get(NESTED_VAR) == "1"
+def run(main: Callable[[], object], quiet: bool = False) -> None:
+    """A stage's entry point: main(), with an unwritable output reported in one line (exit status 1).
+    `quiet`: the process was started by a stage (its measuring child) that says the interrupt line itself."""
+    quiet = quiet or os.environ.get(NESTED_VAR) == "1"
     try:
         code = main()
     except OutputError as err:

@@ -1,5 +1,6 @@
-"""Selecting a contender in a stage: its interpreter, its supervised child process, its environment
-variables before the framework import, the device rule, and its trainer.
+"""Selecting a contender: the stage hands its plan to a supervised child under the contender's interpreter
+(`hand_over`); the child sets the environment variables before the framework import, applies the device
+rule and builds the trainer (`start`).
 
 Environments: on a CPU machine one virtual environment holds every contender. In the container
 there is one per backend, named by KERASBENCH_PYTHON_TENSORFLOW,
@@ -12,13 +13,16 @@ import faulthandler
 import importlib
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from kerasbench import backends, devices, supervise
 from kerasbench.contenders import Contender, ContenderError, get, interpreter, missing_packages
+from kerasbench.plan import Plan
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,6 +34,7 @@ COMMON_ENV = {
     "XLA_PYTHON_CLIENT_PREALLOCATE": "false",  # likewise for JAX (default grabs 75% of the GPU)
 }
 FRAMEWORK_MODULES = ("tensorflow", "jax", "torch", "keras", "tf_keras", "keras_core")
+CHILD_MODULE = "kerasbench.child"   # the measuring process of a stage: `python -m kerasbench.child PLAN`
 
 
 class Trainer(Protocol):
@@ -55,23 +60,16 @@ class Trainer(Protocol):
 
 
 def activate(name: str, device: str = "auto", deterministic: bool = False,
-             compile_cache: str | None = None, threads: int | str = "default",
-             on_message: Callable[[dict], None] | None = None) -> ModuleType:
-    """Select a contender for this stage and return its `keras` module (or its backend's module).
+             compile_cache: str | None = None, threads: int | str = "default") -> ModuleType:
+    """Select a contender in this (fresh) process and return its `keras` module (or its backend's module).
 
-    Called first in a stage's main(). In the stage process it does not return: it re-runs the
-    stage as a supervised child under the contender's interpreter and exits with the child's
-    status. In the child it sets the environment, imports the framework and returns the module.
-    `device` is auto, cpu or gpu; cpu hides GPUs from the framework. `deterministic` sets the
-    variables some backends read at import for deterministic kernels; `compile_cache` names the
-    folder of the backend's persistent compilation cache (None: the framework's default).
-    `threads` N pins the process to N CPUs and sizes the framework's thread pools to N;
-    `default` leaves both to the framework. `on_message`, in the stage process, receives what the
-    child sends it (kerasbench/supervise.py).
+    Sets the environment, imports the framework and returns the module. `device` is auto, cpu or gpu;
+    cpu hides GPUs from the framework. `deterministic` sets the variables some backends read at import
+    for deterministic kernels; `compile_cache` names the folder of the backend's persistent compilation
+    cache (None: the framework's default). `threads` N pins the process to N CPUs and sizes the
+    framework's thread pools to N; `default` leaves both to the framework.
     """
     contender = get(name)
-    if not supervise.is_child():
-        _run_as_child(contender, on_message)
     already = [m for m in FRAMEWORK_MODULES if m in sys.modules]
     if already:
         raise ContenderError(f"{', '.join(already)} imported before activate('{name}'): "
@@ -99,12 +97,36 @@ def activate(name: str, device: str = "auto", deterministic: bool = False,
     return module
 
 
-def _run_as_child(contender: Contender, on_message: Callable[[dict], None] | None = None) -> None:
+def _python(contender: Contender) -> str:
     python = interpreter(contender)
     if not os.access(python, os.X_OK):
         raise ContenderError(f"{contender.python_var}={python} is not an executable Python interpreter")
+    return python
+
+
+def hand_over(plan: Plan, on_message: Callable[[dict], None] | None = None) -> int:
+    """In the stage process: run the plan's measuring child (kerasbench/child.py) under the contender's
+    interpreter, supervised; return the status to exit with. `on_message` receives what the child sends
+    (kerasbench/supervise.py) and is closed, if it can be, whatever the child did."""
+    python = _python(get(plan.contender))
     try:
-        supervise.become_child(python, contender.name, on_message)
+        with tempfile.TemporaryDirectory(prefix="kerasbench-plan-") as folder:
+            path = Path(folder) / "plan.json"
+            plan.write(path)
+            return supervise.run_supervised(python, CHILD_MODULE, [str(path)],
+                                            {**os.environ, supervise.CHILD_VAR: plan.contender},
+                                            on_message=on_message)
+    finally:
+        close = getattr(on_message, "close", None)
+        if close is not None:   # e.g. the epoch log: its last files written, whatever the child did
+            close()
+
+
+def reexec(name: str) -> None:
+    """For a script run as `python -m MODULE`: go on under the contender's interpreter, supervised (in the
+    container each backend has its own); returns at once in that process, never in this one."""
+    try:
+        supervise.become_child(_python(get(name)), name)
     except RuntimeError as err:
         raise ContenderError(str(err)) from None
 
@@ -134,14 +156,14 @@ class Started:
 
 
 def start(name: str, device: str, deterministic: bool, compile_cache: str | None = None,
-          threads: int | str = "default", on_message: Callable[[dict], None] | None = None) -> Started:
+          threads: int | str = "default") -> Started:
     """activate(), then bring the backend to its starting point and check the device rule.
 
     Every backend reaches the same point here (context created, one op run) before any memory
     baseline is taken. Raises ContenderError when the contender cannot run as asked.
     """
     started = time.perf_counter()
-    module = activate(name, device, deterministic, compile_cache, threads, on_message)
+    module = activate(name, device, deterministic, compile_cache, threads)
     import_s = time.perf_counter() - started
     contender = get(name)
     backend = backends.get(contender.backend)

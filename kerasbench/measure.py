@@ -73,8 +73,9 @@ class EpochClock:
     """
 
     def __init__(self, epochs: int, after_epoch=None, echo: bool = True, probe: interference.Probe | None = None,
-                 meter: energy.Meter | None = None):
+                 meter: energy.Meter | None = None, images: int | None = None):
         self.total, self.after_epoch, self.echo = epochs, after_epoch, echo
+        self.images = images   # trained on per epoch (None: not known here), for per-epoch rates
         self.probe = probe or interference.probe()
         self.meter = meter or energy.Meter()   # the GPU's energy counter; reads nothing on a CPU
         self.fit_begin_at: float | None = None

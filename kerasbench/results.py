@@ -177,6 +177,20 @@ def read_csv(tree: Tree, path: str, columns: tuple[str, ...]) -> pd.DataFrame | 
     return frame
 
 
+def numeric(frame: pd.DataFrame | None, columns, where: str) -> pd.DataFrame | None:
+    """The frame with these columns as numbers, or ResultsError naming the first cell that is not one."""
+    if frame is None:
+        return None
+    for column in columns:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna()
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0])
+            raise ResultsError(f"{where}: row {row + 1}, column {column}: {frame[column].iloc[row]!r} is not a number")
+        frame = frame.assign(**{column: values})
+    return frame
+
+
 def read_params(tree: Tree) -> dict:
     """params.yaml as a plain mapping, without validation (older revisions had other keys)."""
     text = tree.read_text("params.yaml")

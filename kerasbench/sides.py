@@ -22,7 +22,7 @@ import yaml
 from kerasbench import paths, supervise
 from kerasbench.results import ResultsError, Revision, git
 
-DATA = ("data/prepared/cifar10.npz", "data/prepared/cifar10.json")
+DATA = (paths.DATA, paths.DATA_JSON)
 
 
 @dataclass(frozen=True)

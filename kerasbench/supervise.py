@@ -59,10 +59,6 @@ SIGNAL_HINTS = {
 _PR_SET_PDEATHSIG = 1
 
 
-def is_child() -> bool:
-    return bool(os.environ.get(CHILD_VAR))
-
-
 def child_env(**extra: str) -> dict[str, str]:
     """This process's environment for a new stage process that selects and supervises its own contender
     (without CHILD_VAR, which would make it skip both, or a message pipe that is not its own), plus `extra`."""
@@ -137,19 +133,19 @@ def describe_exit(returncode: int) -> str | None:
 
 
 def become_child(python: str, tag: str, on_message: Callable[[dict], None] | None = None) -> None:
-    """In the stage process: re-run this `python -m MODULE ...` under `python`, supervised, and exit
-    with its status (never returns); `on_message` receives what the child send()s. In the child
-    (CHILD_VAR set to `tag`): return at once."""
-    if is_child():
+    """For a script (a stage hands a plan instead, kerasbench/launch.py): re-run this `python -m MODULE ...`
+    under `python`, supervised, and exit with its status (never returns); `on_message` receives what the
+    child send()s. In the child (CHILD_VAR set to `tag`): return at once."""
+    if os.environ.get(CHILD_VAR):
         return
     spec = getattr(sys.modules["__main__"], "__spec__", None)
     if spec is None:
-        raise RuntimeError("a supervised stage must be run as `python -m MODULE`")
+        raise RuntimeError("a supervised process must be run as `python -m MODULE`")
     try:
         code = run_supervised(python, spec.name, sys.argv[1:], {**os.environ, CHILD_VAR: tag}, on_message=on_message)
     finally:
         close = getattr(on_message, "close", None)
-        if close is not None:   # e.g. the epoch log: its last files written, whatever the child did
+        if close is not None:
             close()
     sys.exit(code)
 

@@ -24,6 +24,7 @@ def main() -> None:
     epochs, batch, seed = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     if not contenders.get(framework).is_keras:
         sys.exit(f"error: {framework} is not a Keras contender: a bare model.fit exists only for Keras")
+    launch.reexec(framework)   # under the contender's interpreter (one per backend in the container)
     from kerasbench.params import load_or_exit
     params = load_or_exit()
     train = params.train.model_copy(update={"batch_size": batch, "epochs": epochs})

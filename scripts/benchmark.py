@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from kerasbench import paths
 from kerasbench.files import write_text
 from kerasbench.params import load_or_exit, read_yaml
 
@@ -90,8 +91,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1,
                         help="measure every configuration this many times (interleaved) and report medians")
     parser.add_argument("--seed", type=int, default=params.seeds[0])
-    parser.add_argument("--data", type=Path, default=ROOT / "data/prepared/cifar10.npz")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports/benchmark")
+    parser.add_argument("--data", type=Path, default=ROOT / paths.DATA)
+    parser.add_argument("--out", type=Path, default=ROOT / paths.REPORTS / "benchmark")
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be at least 2")

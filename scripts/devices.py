@@ -34,6 +34,7 @@ def probe_all(names: list[str], device: str) -> list[dict]:
 
 def probe(name: str, device: str) -> None:
     try:
+        launch.reexec(name)   # under the contender's interpreter (one per backend in the container)
         launch.activate(name, device)
         contender = get(name)
         record = devices.inspect(contender, backends.get(contender.backend))

@@ -79,19 +79,20 @@ def prepare(work: Path, n_train: int, n_test: int) -> None:
 
 
 def row(work: Path, name: str, batch: int, deterministic: bool) -> dict:
-    m = json.loads((work / f"{name}.train.json").read_text())
+    from kerasbench import records
+    m = records.read_file(work / f"{name}.train.json", records.TrainResult)
     env = json.loads((work / f"{name}.env.json").read_text())
-    e = json.loads((work / f"{name}.eval.json").read_text())
+    e = records.read_file(work / f"{name}.eval.json", records.EvalResult)
     evaluated = json.loads((work / f"{name}.eval-env.json").read_text())
-    gpu = m["memory"]["gpu_peak_mib"]
+    gpu = m.memory.gpu_peak_mib
     return {"contender": name.split("-")[0], "batch": batch, "deterministic": deterministic,
             "device (train / evaluate)": f"{env['device']} / {evaluated['device']} ({env['device_name']})",
             "jit": env["jit_compile"]["meaning"],
-            "steady images/s": m["throughput"]["steady_images_per_s"],
-            "first epoch s": m["time"]["first_epoch_s"],
+            "steady images/s": m.throughput.steady_images_per_s,
+            "first epoch s": m.time.first_epoch_s,
             "GPU peak MiB": "—" if gpu is None else f"{gpu:,.0f} ({env['gpu_peak_source']})",
-            "predict() images/s": e["inference"]["predict_images_per_s"],
-            "forward images/s": e["inference"]["forward_images_per_s"],
+            "predict() images/s": e.inference.predict_images_per_s,
+            "forward images/s": e.inference.forward_images_per_s,
             "backend": f"{env['backend']} {env['backend_version']} ({env['cuda_build'] or 'CPU build'})"}
 
 

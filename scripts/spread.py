@@ -78,7 +78,7 @@ def summarize(folder: Path, factor: float) -> pd.DataFrame:
     for fw in dict.fromkeys(r.framework for r in runs):
         per_process = power.processes(frame, fw, FIGURE)
         medians = pd.Series([np.median(p) for p in per_process])
-        noisy = sum(interference.disturbed(r.train.get("interference")) is not None for r in runs if r.framework == fw)
+        noisy = sum(interference.disturbed(r.train.interference) is not None for r in runs if r.framework == fw)
         needed = power.needed(per_process, factor, "higher", 12, 200, 0.95) if len(per_process) >= 2 else None
         rows.append({"contender": fw, "processes": len(per_process), "steady images/s (median)": medians.median(),
                      "CV between processes": medians.std() / medians.mean() if len(medians) > 1 else float("nan"),
@@ -92,8 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--frameworks", nargs="+")
     parser.add_argument("--processes", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=4, help="per process (>= 2: epochs 2.. are the steady ones)")
-    parser.add_argument("--data", type=Path, default=ROOT / "data/prepared/cifar10.npz")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports/spread")
+    parser.add_argument("--data", type=Path, default=ROOT / paths.DATA)
+    parser.add_argument("--out", type=Path, default=ROOT / paths.REPORTS / "spread")
     parser.add_argument("--factor", type=float, default=1.10)
     parser.add_argument("--seed", type=int, default=0, help="seeds the run order")
     args = parser.parse_args(argv)

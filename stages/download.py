@@ -24,11 +24,16 @@ import requests
 import urllib3.exceptions
 from tqdm import tqdm
 
-from kerasbench import guard, synthetic
+from kerasbench import guard, paths, plan, synthetic
 from kerasbench.files import atomic_path, write_json
 from kerasbench.params import Params, load_or_exit
 
-PARTIAL_DIR = Path("data/.downloads")  # relative to the project root (the stage's cwd)
+# The params this stage reads: its `params:` in dvc.yaml (tests/test_lint.py); data.download (a timeout,
+# a retry count) is read too but changes no result, so DVC does not rerun the download for it.
+PARAMS = ("seed", "data.source", "data.md5", "data.synthetic")
+UNTRACKED = ("data.download",)
+
+PARTIAL_DIR = Path(paths.DOWNLOADS)  # relative to the project root (the stage's cwd)
 CHUNK = 1 << 20        # hashing and copying
 NET_CHUNK = 1 << 16    # network reads: a connection cut mid-read loses at most this much of the partial
 BACKOFF_S = 1.0        # the first retry waits this long, each next one twice as long ...
@@ -89,45 +94,13 @@ def _fetch_once(url: str, part: Path, timeout: float, limit: int = MAX_BYTES) ->
     headers = {"Accept-Encoding": "identity"}
     if have:
         headers["Range"] = f"bytes={have}-"
+    total = None
     try:
         with requests.get(url, stream=True, timeout=(timeout, timeout), headers=headers) as response:
             if have and response.status_code == 416:
                 return  # nothing left to fetch: the partial file is complete (the MD5 check decides)
-            if response.status_code >= 400:
-                problem = f"HTTP {response.status_code} {response.reason} for {url}"
-                if response.status_code in RETRY_STATUS or response.status_code >= 500:
-                    raise _Retryable(problem)
-                raise DownloadError(f"{problem}; check data.source")
-            if response.status_code == 206:
-                if not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
-                    part.unlink()
-                    raise _Retryable(f"server answered an unexpected range "
-                                     f"({response.headers.get('Content-Range')!r}); starting over")
-                mode = "ab"
-            else:
-                have, mode = 0, "wb"  # 200: the server sends the whole file
-            encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-            if encoding not in ("", "identity"):
-                raise DownloadError(f"{url} answered with Content-Encoding {encoding[:40]!r} though only the identity "
-                                    "encoding was asked for; an encoded body could decode to any size, so it is "
-                                    "refused (nothing was written)")
-            length = response.headers.get("Content-Length")
-            total = have + int(length) if length and length.isdigit() else None
-            if total is not None and total > limit:
-                raise DownloadError(f"{url} announces {total:,} bytes, more than the {limit:,} the archive can be "
-                                    "(data.md5's archive, or the cap for any other); nothing was written")
-            with open(part, mode) as f, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                             unit_divisor=1024, desc=Path(urlsplit(url).path).name,
-                                             disable=None, mininterval=1.0) as bar:
-                for chunk in response.raw.stream(NET_CHUNK, decode_content=False):
-                    if have + len(chunk) > limit:
-                        f.close()
-                        part.unlink()
-                        raise DownloadError(f"{url} sent more than the {limit:,} bytes the archive can be; "
-                                            f"the partial download was deleted")
-                    f.write(chunk)
-                    have += len(chunk)
-                    bar.update(len(chunk))
+            have, mode, total = _accepted(response, url, part, have, limit)
+            _copy_body(response, url, part, mode, have, total, limit)
     except requests.exceptions.Timeout:
         raise _Retryable(f"no response from {urlsplit(url).hostname} within {timeout:g}s "
                          f"(data.download.timeout_s)") from None
@@ -144,6 +117,55 @@ def _fetch_once(url: str, part: Path, timeout: float, limit: int = MAX_BYTES) ->
     size = part.stat().st_size
     if total is not None and size != total:
         raise _Retryable(f"download of {url} cut off after {size:,} of {total:,} bytes")
+
+
+def _announced(response, have: int) -> int | None:
+    """The whole file's size as the response announces it (what was there before plus its body), or None."""
+    length = response.headers.get("Content-Length")
+    return have + int(length) if length and length.isdigit() else None
+
+
+def _accepted(response, url: str, part: Path, have: int, limit: int) -> tuple[int, str, int | None]:
+    """(bytes kept, file mode, announced total) for a response worth reading; otherwise the error to retry or
+    to stop with."""
+    if response.status_code >= 400:
+        problem = f"HTTP {response.status_code} {response.reason} for {url}"
+        if response.status_code in RETRY_STATUS or response.status_code >= 500:
+            raise _Retryable(problem)
+        raise DownloadError(f"{problem}; check data.source")
+    if response.status_code == 206:
+        if not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
+            part.unlink()
+            raise _Retryable(f"server answered an unexpected range "
+                             f"({response.headers.get('Content-Range')!r}); starting over")
+        mode = "ab"
+    else:
+        have, mode = 0, "wb"  # 200: the server sends the whole file
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise DownloadError(f"{url} answered with Content-Encoding {encoding[:40]!r} though only the identity "
+                            "encoding was asked for; an encoded body could decode to any size, so it is "
+                            "refused (nothing was written)")
+    total = _announced(response, have)
+    if total is not None and total > limit:
+        raise DownloadError(f"{url} announces {total:,} bytes, more than the {limit:,} the archive can be "
+                            "(data.md5's archive, or the cap for any other); nothing was written")
+    return have, mode, total
+
+
+def _copy_body(response, url: str, part: Path, mode: str, have: int, total: int | None, limit: int) -> None:
+    """The body, chunk by chunk as sent, into `part`; deleted the moment it would pass `limit`."""
+    with open(part, mode) as f, tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
+                                     desc=Path(urlsplit(url).path).name, disable=None, mininterval=1.0) as bar:
+        for chunk in response.raw.stream(NET_CHUNK, decode_content=False):
+            if have + len(chunk) > limit:
+                f.close()
+                part.unlink()
+                raise DownloadError(f"{url} sent more than the {limit:,} bytes the archive can be; "
+                                    f"the partial download was deleted")
+            f.write(chunk)
+            have += len(chunk)
+            bar.update(len(chunk))
 
 
 def download(url: str, md5: str, timeout: float, retries: int, out: Path) -> dict:
@@ -203,7 +225,7 @@ def copy_local(source: str, md5: str, out: Path) -> dict:
     return {"md5": md5_hash.hexdigest(), "sha256": sha256.hexdigest(), "bytes": size}
 
 
-def produce(params: Params, out: Path) -> dict:
+def produce(params: Params | plan.Settings, out: Path) -> dict:
     """Put the archive at `out`; return its JSON record."""
     data = params.data
     if data.is_synthetic:
@@ -224,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(USAGE)
     out, out_json = map(Path, args)
     guard.start([out, out_json], "download")
-    params = load_or_exit("params.yaml")
+    params = plan.settings(load_or_exit("params.yaml"), "download", PARAMS, UNTRACKED)
     for stale in (out, out_json):  # a failed run must not leave a previous run's output behind
         stale.unlink(missing_ok=True)
     try:

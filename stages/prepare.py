@@ -27,9 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from kerasbench import cifar_format as fmt
-from kerasbench import guard
+from kerasbench import guard, plan
 from kerasbench.files import atomic_path, write_text
 from kerasbench.params import load_or_exit
+
+PARAMS = ("data.limit_train", "data.limit_test")   # its `params:` in dvc.yaml (tests/test_lint.py)
 
 CHUNK_RECORDS = 1024          # records decoded at a time (3 MiB)
 META_MAX_BYTES = 64 * 1024    # batches.meta.txt is ten short lines
@@ -229,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(USAGE)
     archive, archive_json, out_npz, out_json = map(Path, args)
     guard.start([out_npz, out_json], "prepare")
-    data = load_or_exit("params.yaml").data
+    data = plan.settings(load_or_exit("params.yaml"), "prepare", PARAMS).data
     for stale in (out_npz, out_json):  # a failed run must not leave a previous run's output behind
         stale.unlink(missing_ok=True)
     try:

@@ -37,10 +37,16 @@ import time
 
 import numpy as np
 
-from kerasbench import fingerprint, guard, interest, samples, supervise, verdict
+from kerasbench import fingerprint, guard, interest, paths, plan, records, samples, supervise, verdict
 from kerasbench.duration import text as duration
 from kerasbench.files import atomic_dir
 from kerasbench.params import load_or_exit
+from stages import evaluate, train
+
+# The params this stage reads itself, and with the train and evaluate processes it runs (each reads its
+# own): together its `params:` in dvc.yaml (tests/test_lint.py).
+OWN = ("seed", "frameworks", "seeds", "repeats", "adaptive")
+PARAMS = (*OWN, *train.PARAMS, *evaluate.PARAMS)
 
 
 def schedule(frameworks: list[str], seeds: list[int], repeats: int, seed: int) -> list[tuple[int, str, int]]:
@@ -70,18 +76,18 @@ class Rounds:
         self.folder = folder
 
     def read_text(self, path: str) -> str | None:
-        prefix = "metrics/repeats/"
+        prefix = paths.REPEATS + "/"
         target = self.folder / path[len(prefix):] if path.startswith(prefix) else None
         return target.read_text() if target is not None and target.is_file() else None
 
     def names(self, folder: str) -> list[str]:
-        return sorted(p.name for p in self.folder.iterdir()) if folder.rstrip("/") == "metrics/repeats" else []
+        return sorted(p.name for p in self.folder.iterdir()) if folder.rstrip("/") == paths.REPEATS else []
 
 
 def look(tmp, frameworks: list[str], seeds: list[int], rounds: int, factor: float) -> list[str]:
     """After `rounds` rounds: the comparisons of interest still undecided (kerasbench/interest.py)."""
     tree = Rounds(tmp)
-    runs = [samples.read_run(tree, fw, seed, k) for fw in frameworks for seed in seeds for k in range(1, rounds + 1)]
+    runs = [records.read_run(tree, fw, seed, k) for fw in frameworks for seed in seeds for k in range(1, rounds + 1)]
     return interest.pending(samples.table([r for r in runs if r is not None]), frameworks, factor,
                             verdict.look_alpha(verdict.ALPHA, rounds))
 
@@ -95,45 +101,25 @@ def main(argv: list[str] | None = None) -> None:
                         help="check DIR/<framework>.json (kerasbench/fingerprint.py) before the first run")
     args = parser.parse_args(argv)
     guard.start([args.out_dir], "repeat")
-    params = load_or_exit()   # ./params.yaml, as the train processes it runs read it
+    params = plan.settings(load_or_exit(), "repeat", OWN)   # ./params.yaml, as the processes it runs read it
     repeats = params.adaptive.max_repeats if params.auto else params.repeats
     if args.fingerprints and repeats > 1:
         fingerprint.require(args.fingerprints, list(params.frameworks))
     frameworks, seeds = list(params.frameworks), list(params.seeds)
     runs = schedule(frameworks, seeds, repeats, params.seed)
-    env = supervise.child_env(**{guard.NESTED_VAR: "1"})  # each run supervises itself; the interrupt line is ours
     order, stopped, undecided, done_rounds = [], None, [], max(repeats - 1, 0)
     with atomic_dir(args.out_dir) as tmp:
         for number, (k, framework, seed) in enumerate(runs, 1):
             if params.auto and (number == 1 or runs[number - 2][0] != k) and k > 1:   # a round ends: look
                 undecided = look(tmp, frameworks, seeds, k - 1, params.adaptive.factor)
-                spent = sum(r["process_s"] for r in order)
-                if not undecided:
-                    stopped, done_rounds = f"every comparison of interest decided after {k - 1} round(s)", k - 1
-                elif spent + spent / (k - 1) > params.adaptive.budget_s:
-                    stopped, done_rounds = (f"the budget ({params.adaptive.budget}) would not hold another round "
-                                            f"({duration(spent)} spent)"), k - 1
+                stopped = stop_reason(params.adaptive, order, undecided, k - 1)
                 if stopped:
+                    done_rounds = k - 1
                     break
                 print(f"repeat: after round {k - 1}, undecided: {'; '.join(undecided)}", flush=True)
             print(f"repeat {number}/{len(runs)}: round {k}, {framework} seed {seed}; "
                   f"{remaining(order, len(runs) - number + 1)}", flush=True)
-            stem = tmp / f"{framework}-{seed}-r{k}"
-            started = time.perf_counter()
-            with tempfile.TemporaryDirectory(prefix="kerasbench-repeat-") as scratch:
-                model = f"{scratch}/model"
-                for stage, outputs in (("train", [model, f"{stem}.json", f"{stem}.env.json", f"{stem}.csv"]),
-                                       ("evaluate", [model, f"{stem}.eval.json", f"{stem}.eval.env.json", "-", "-",
-                                                     f"{stem}.inference.csv"])):
-                    done = subprocess.run([sys.executable, "-m", f"stages.{stage}", framework, str(seed), args.data,
-                                           args.data_json, *outputs], env=env)
-                    if done.returncode == 130:   # interrupted: this stage says so, and writes nothing
-                        raise KeyboardInterrupt
-                    if done.returncode:
-                        sys.exit(f"error: repeat: round {k} of {framework} seed {seed} failed in {stage} "
-                                 f"(exit {done.returncode}); nothing written")
-            order.append({"round": k, "framework": framework, "seed": seed,
-                          "process_s": round(time.perf_counter() - started, 3)})
+            order.append(run_once(args, str(tmp), k, framework, seed))
         else:
             if params.auto and runs:
                 undecided = look(tmp, frameworks, seeds, repeats - 1, params.adaptive.factor)
@@ -143,9 +129,40 @@ def main(argv: list[str] | None = None) -> None:
         if params.auto:
             doc["auto"] = {"stopped": stopped, "undecided": undecided, "looks": done_rounds,
                            "budget": params.adaptive.budget, "factor": params.adaptive.factor}
-        (tmp / "order.json").write_text(json.dumps(doc, indent=2) + "\n")
+        (tmp / paths.ORDER.rsplit("/", 1)[1]).write_text(json.dumps(doc, indent=2) + "\n")
     print(f"repeat: {len(order)} run(s) in {done_rounds} round(s) written to {args.out_dir}"
           + (f"; {stopped}" if stopped else ""))
+
+
+def stop_reason(adaptive, order: list[dict], undecided: list[str], rounds: int) -> str | None:
+    """Why adaptive rounds stop after `rounds` of them, or None to go on."""
+    spent = sum(r["process_s"] for r in order)
+    if not undecided:
+        return f"every comparison of interest decided after {rounds} round(s)"
+    if spent + spent / rounds > adaptive.budget_s:
+        return f"the budget ({adaptive.budget}) would not hold another round ({duration(spent)} spent)"
+    return None
+
+
+def run_once(args, folder: str, k: int, framework: str, seed: int) -> dict:
+    """Round k of one contender and seed: a fresh train process, then a fresh evaluate process on its model
+    (thrown away after), each a stage of its own; their files go to `folder`."""
+    files = paths.repeat_files(folder, framework, seed, k)
+    env = supervise.child_env(**{guard.NESTED_VAR: "1"})  # each run supervises itself; the interrupt line is ours
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="kerasbench-repeat-") as scratch:
+        model = f"{scratch}/model"
+        for stage, outputs in (("train", [model, files[paths.TRAIN], files[paths.ENV], files[paths.HISTORY]]),
+                               ("evaluate", [model, files[paths.EVAL], files[paths.EVAL_ENV], "-", "-",
+                                             files[paths.INFERENCE]])):
+            done = subprocess.run([sys.executable, "-m", f"stages.{stage}", framework, str(seed), args.data,
+                                   args.data_json, *outputs], env=env)
+            if done.returncode == 130:   # interrupted: this stage says so, and writes nothing
+                raise KeyboardInterrupt
+            if done.returncode:
+                sys.exit(f"error: repeat: round {k} of {framework} seed {seed} failed in {stage} "
+                         f"(exit {done.returncode}); nothing written")
+    return {"round": k, "framework": framework, "seed": seed, "process_s": round(time.perf_counter() - started, 3)}
 
 
 if __name__ == "__main__":

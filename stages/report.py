@@ -18,10 +18,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from kerasbench import guard
+from kerasbench import guard, plan
 from kerasbench.params import load_or_exit
 from kerasbench.report.build import build
 from kerasbench.results import ResultsError
+
+PARAMS = ("frameworks", "seeds", "repeats", "train", "evaluate")   # its `params:` in dvc.yaml (tests/test_lint.py)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder holding metrics/ and plots/ (default: the current directory)")
     args = parser.parse_args(argv)
     guard.start([p for p in (args.out_dir / "report.md", args.out_summary, args.out_headline) if p], "report")
-    p = load_or_exit(args.params)
+    p = plan.settings(load_or_exit(args.params), "report", PARAMS)
     try:
         report = build(p, args.out_dir, args.out_summary, args.results, args.out_headline)
     except ResultsError as err:

@@ -98,7 +98,7 @@ def repo(tmp_path_factory, env) -> Path:
 
 
 def _trainer_pids(cluster: Cluster, job: str, index: int) -> list[int]:
-    """The pids of a task's trainers: `python -m stages.*` processes run under the stage's supervisor
+    """The pids of a task's trainers: `python -m kerasbench.child` processes run under the stage's supervisor
     (CHILD_VAR in their environment). scontrol lists every pid of the task, in no fixed order."""
     ids = subprocess.run(["squeue", "--noheader", "--array", "--jobs", job, "--format", "%i %A"], env=cluster.env,
                          capture_output=True, text=True).stdout.split("\n")
@@ -113,7 +113,7 @@ def _trainer_pids(cluster: Cluster, job: str, index: int) -> list[int]:
             environ = Path(f"/proc/{line.split()[0]}/environ").read_bytes().split(b"\0")
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
-        if " -m stages." in cmdline and any(var.startswith(CHILD_VAR.encode() + b"=") for var in environ):
+        if " -m kerasbench.child " in cmdline and any(var.startswith(CHILD_VAR.encode() + b"=") for var in environ):
             pids.append(int(line.split()[0]))
     return pids
 

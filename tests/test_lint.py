@@ -77,3 +77,48 @@ def test_every_stage_depends_on_the_code_it_imports():
         if uncovered:
             missing[name] = uncovered
     assert missing == {}
+
+
+def _narrowest(keys) -> set[str]:
+    """Dotted params keys without those that a declared section already covers (`train` covers `train.epochs`)."""
+    keys = set(keys)
+    return {k for k in keys if not any(k.startswith(other + ".") for other in keys)}
+
+
+def test_every_stage_declares_the_params_it_reads():
+    """Each stage module's PARAMS, the params its plan carries and the only ones it may read
+    (kerasbench/plan.py refuses any other), are its `params:` in dvc.yaml: DVC reruns it when one changes."""
+    import importlib
+
+    import yaml
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    differ = {}
+    for name, stage in stages.items():
+        declared = _narrowest(importlib.import_module(f"stages.{name}").PARAMS)
+        if declared != _narrowest(stage.get("params", [])):
+            differ[name] = (sorted(declared), sorted(stage.get("params", [])))
+    assert differ == {}
+
+
+def test_a_param_read_but_not_declared_is_refused():
+    """What failed unnoticed before: the train stage scored with evaluate.batch_size, which dvc.yaml did not
+    list for it. With the stage's declared params only, reading it is an error that names the key."""
+    import pytest
+
+    from kerasbench import params, plan
+    from stages import train
+    p = params.load(ROOT / "params.yaml")
+    assert plan.settings(p, "train", train.PARAMS).evaluate.batch_size == p.evaluate.batch_size
+    without = [k for k in train.PARAMS if k != "evaluate.batch_size"]
+    with pytest.raises(plan.UndeclaredParam, match=r"the train stage reads params.yaml's 'evaluate.batch_size', "
+                                                   r"which it does not declare: add it to PARAMS in stages/train.py"):
+        _ = plan.settings(p, "train", without).evaluate.batch_size
+
+
+def test_stage_functions_read_top_to_bottom():
+    """No function of a stage module is longer than 60 lines: a stage decides, then hands over."""
+    import ast
+    long = {f"{p.name}:{node.name}": node.end_lineno - node.lineno + 1
+            for p in sorted((ROOT / "stages").glob("*.py")) for node in ast.walk(ast.parse(p.read_text()))
+            if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno + 1 > 60}
+    assert long == {}

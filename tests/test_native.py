@@ -23,7 +23,7 @@ BACKENDS = ["torch", "jax", "tensorflow"]
 
 
 def helper(command: str, backend: str, *args: str) -> dict:
-    # As a module, like a stage: activate() re-runs it as a supervised child under the contender's interpreter.
+    # A fresh process per call: one contender per process, selected before any framework import.
     result = subprocess.run([sys.executable, "-m", "tests.native_helper", command, backend, *args],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             capture_output=True, text=True, timeout=600)

@@ -28,7 +28,7 @@ def trainer_of(process: psutil.Process) -> psutil.Process | None:
     """The supervised training child among the process's descendants (it carries CHILD_VAR)."""
     for child in process.children(recursive=True):
         try:
-            if "stages.train" in " ".join(child.cmdline()) and CHILD_VAR in child.environ():
+            if "kerasbench.child" in " ".join(child.cmdline()) and CHILD_VAR in child.environ():
                 return child
         except psutil.Error:
             continue

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from kerasbench import results, samples
+from kerasbench import records, results, samples
 from tests import fixtures_report as fx
 from tests.helpers import git
 
@@ -78,12 +78,11 @@ def test_params_select_the_runs(tmp_path):
 def test_adding_a_per_run_figure_is_one_registry_line(tmp_path):
     root = write_tree(tmp_path, repeats=1)
     runs, _ = samples.load(results.Directory(root))
-    reached = [dataclasses.replace(r, train={**r.train, "target": {"seconds_to_target": 30.0 + i}})
-               for i, r in enumerate(runs)]
-    reached[0].train["target"]["seconds_to_target"] = None     # not reached
+    reached = [dataclasses.replace(r, train=dataclasses.replace(r.train, target=records.Target(
+        seconds_to_target=None if i == 0 else 30.0 + i))) for i, r in enumerate(runs)]   # the first: not reached
     figures = {**samples.FIGURES,
                "seconds_to_target": samples.Figure("time to target", "s", "lower",
-                                                   samples.per_run("target.seconds_to_target"))}
+                                                   samples.per_run(lambda t: t.target.seconds_to_target))}
     frame = samples.table(reached + runs[:1], figures)   # the last run has no `target` at all: no row
     values = frame.query("figure == 'seconds_to_target'")["value"].tolist()
     assert len(values) == len(runs) and math.isnan(values[0]) and values[1:] == [31.0, 32.0, 33.0]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime
 import json
 import re
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from kerasbench.fanout.grid import Cell, Grid, cell_name
 from kerasbench.params import ParamsError, parse, read_yaml
 from kerasbench.report.build import build
 from kerasbench.report.load import result_paths
-from kerasbench.results import ResultsError
+from kerasbench.results import ResultsError, Revision, read_json
 
 UNION = ("frameworks", "seeds")       # the report's own axes: merged across the cells of a group
 # Columns of `dvc exp show` kept by default: metrics/headline.json's <contender>.<figure> (DVC matches
@@ -46,7 +45,7 @@ def combined_report(params: dict, runs: list[tuple[str, int, str]], root: Path, 
         for framework, seed, ref in runs:
             for path in result_paths(framework, seed, repeats):
                 (tree / path).parent.mkdir(parents=True, exist_ok=True)
-                (tree / path).write_bytes(_blob(root, ref, path))
+                (tree / path).write_text(_text(root, ref, path))
         try:
             return build(parse(params), out_dir, out_dir / "summary.json", tree)
         except (ResultsError, ParamsError) as err:
@@ -80,11 +79,11 @@ def windows(root: Path, commit: str, cells: list[Cell]) -> list[Window]:
     out = []
     for cell in cells:
         ref = repo.exp_prefix(commit) + cell.name
-        params = read_yaml(_blob(root, ref, "params.yaml").decode())
+        params = read_yaml(_text(root, ref, "params.yaml"))
         for fw in params.get("frameworks", []):
             for seed in params.get("seeds", []):
                 for k in range(int(params.get("repeats", 1))):
-                    env = _json_blob(root, ref, paths.run_files(fw, seed, k)[paths.ENV])
+                    env = _env(Revision(root, ref, cell.name), paths.run_files(fw, seed, k)[paths.ENV])
                     timed = (env or {}).get("timed") or {}
                     node = ((env or {}).get("cluster") or {}).get("node") or (env or {}).get("hostname")
                     if node and timed.get("from") and timed.get("to"):
@@ -100,22 +99,20 @@ def overlap_lines(found: list[tuple[Window, Window]]) -> list[str]:
             "each other (submit without --shared, or give each cell whole CPUs)" for a, b in found]
 
 
-def _json_blob(root: Path, ref: str, path: str) -> dict | None:
-    result = subprocess.run(["git", "cat-file", "blob", f"{ref}:{path}"], cwd=root, capture_output=True)
-    if result.returncode != 0:
-        return None
+def _env(revision: Revision, path: str) -> dict | None:
+    """An environment file of an experiment, None where missing or unreadable (its window is then unknown)."""
     try:
-        doc = json.loads(result.stdout)
-    except json.JSONDecodeError:
+        return read_json(revision, path)
+    except ResultsError:
         return None
-    return doc if isinstance(doc, dict) else None
 
 
-def _blob(root: Path, ref: str, path: str) -> bytes:
-    result = subprocess.run(["git", "cat-file", "blob", f"{ref}:{path}"], cwd=root, capture_output=True)
-    if result.returncode != 0:
-        raise repo.FanoutError(f"{ref}: has no {path} ({result.stderr.decode().strip()})")
-    return result.stdout
+def _text(root: Path, ref: str, path: str) -> str:
+    """A file of an experiment commit (results.Revision reads it), or FanoutError naming both."""
+    text = Revision(root, ref, ref).read_text(path)
+    if text is None:
+        raise repo.FanoutError(f"{ref}: has no {path}")
+    return text
 
 
 def pull(root: Path, commit: str, names: list[str]) -> None:
@@ -128,7 +125,7 @@ def _groups(root: Path, commit: str, cells: list[Cell]) -> dict[str, tuple[Cell,
     groups: dict[str, tuple[Cell, dict, list]] = {}
     for cell in cells:
         ref = repo.exp_prefix(commit) + cell.name
-        params = read_yaml(_blob(root, ref, "params.yaml").decode())
+        params = read_yaml(_text(root, ref, "params.yaml"))
         key = json.dumps({k: v for k, v in params.items() if k not in UNION}, sort_keys=True)
         first, _, runs = groups.setdefault(key, (cell, params, []))
         runs += [(fw, seed, ref) for fw in params["frameworks"] for seed in params["seeds"]]

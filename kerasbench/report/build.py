@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from kerasbench import files
+from kerasbench import files, records
 from kerasbench.params import Params
 from kerasbench.report import environment, figures, headline, html, load, markdown, numbers, variance
 from kerasbench.results import Directory, Tree
 
 
 def epochs_table(timed: list, frameworks: list[str]) -> pd.DataFrame:
-    """Per contender and epoch, the median over its training processes of the epoch's time, loss and
-    accuracy: the overlay plot's data (every contender on one chart, dvc.yaml's `plots`)."""
+    """Per contender and epoch, the median over its training processes of every per-epoch series its history
+    files hold (records.EPOCH_SERIES): the overlay plots' data (every contender on one chart, dvc.yaml's `plots`)."""
     runs = load.histories(timed).rename(columns={"framework": "contender"})
-    columns = [c for c in ("epoch_s", "loss", "accuracy") if c in runs.columns]
+    columns = [c for c in records.EPOCH_SERIES if c in runs.columns and runs[c].notna().any()]
     table = runs.groupby(["contender", "epoch"], sort=False)[columns].median().reset_index()
     order = {fw: i for i, fw in enumerate(frameworks)}
     return table.sort_values(["contender", "epoch"], key=lambda s: s.map(order) if s.name == "contender" else s)

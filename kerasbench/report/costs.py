@@ -50,11 +50,12 @@ def target_table(results: Results, timing: Table, frameworks: list[str]) -> str 
     frame = results.samples
     if not (frame["figure"] == "seconds_to_target").any():
         return None
-    target = next((r.train.get("target") or {}).get("accuracy") for r in results.timed if r.train.get("target"))
+    target = next(r.train.target.accuracy for r in results.timed if r.train.target)
     rows = []
     for fw in frameworks:
         runs = samples_of(frame, fw, "seconds_to_target")
-        epochs = [(r.train.get("target") or {}).get("epochs_to_target") for r in results.timed if r.framework == fw]
+        epochs = [r.train.target.epochs_to_target if r.train.target else None
+                  for r in results.timed if r.framework == fw]
         reached = [e for e in epochs if e is not None]
         rows.append({"contender": fw, "target test accuracy": f"{target:.1%}",
                      "runs that reached it": f"{runs.notna().sum()} of {len(runs)}",

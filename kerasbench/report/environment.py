@@ -32,7 +32,7 @@ def device_label(env: dict) -> str:
 def jit_state(run: Run) -> str:
     """The effective jit_compile, 'on' or 'off', as recorded on the device the run used."""
     jit = run.env.get("jit_compile") or {}
-    return "on" if jit.get("effective", run.train.get("jit_compile")) else "off"
+    return "on" if jit.get("effective", run.train.jit_compile) else "off"
 
 
 def jit_label(run: Run) -> str:
@@ -42,7 +42,7 @@ def jit_label(run: Run) -> str:
 
 
 def deterministic_label(run: Run) -> str:
-    value = run.env.get("deterministic", run.train.get("deterministic"))
+    value = run.env.get("deterministic", run.train.deterministic)
     return DASH if value is None else "on" if value else "off"
 
 

@@ -8,10 +8,11 @@ import pandas as pd
 
 from kerasbench import stats, verdict
 from kerasbench.params import Params
+from kerasbench.records import CONFUSION_COLUMNS, Run
 from kerasbench.report import costs as answers
 from kerasbench.report import environment as envs
 from kerasbench.report import noise, variance
-from kerasbench.report.load import CONFUSION_COLUMNS, Results, Run
+from kerasbench.report.load import Results
 from kerasbench.report.numbers import Pair, Table
 from kerasbench.report.text import DASH, cell, decimals, escape, fmt, markdown_table, score_cell
 from kerasbench.samples import FIGURES
@@ -106,9 +107,9 @@ def class_order(runs: list[Run]) -> list[str]:
 
 def settings_table(p: Params, results: Results) -> str:
     runs = results.runs
-    epochs = sorted({int(r.train.get("epochs", 0)) for r in runs})
+    epochs = sorted({int(r.train.epochs or 0) for r in runs})
     test_images = sorted({int(r.per_class["support"].sum()) for r in runs})
-    passes = sorted({int(v) for r in runs for v in [r.eval.get("inference", {}).get("repeats")] if v})
+    passes = sorted({int(r.eval.inference.repeats) for r in runs if r.eval and r.eval.inference.repeats})
     t = runs[0].train
     rows = [
         ("contenders", ", ".join(p.frameworks)),
@@ -116,8 +117,8 @@ def settings_table(p: Params, results: Results) -> str:
         ("training processes per contender and seed", f"{results.repeats} (repeat 0 in train, the others in "
                                                        "the repeat stage, interleaved across contenders)"),
         ("epochs", ", ".join(map(str, epochs))),
-        ("batch size", str(t.get("batch_size"))),
-        ("training images", f"{int(t.get('train_images', 0)):,}"),
+        ("batch size", str(t.batch_size)),
+        ("training images", f"{int(t.train_images or 0):,}"),
         ("test images", ", ".join(f"{n:,}" for n in test_images)),
         ("optimizer, learning rate", f"{p.train.optimizer}, {p.train.learning_rate:g}"),
         ("validation split, shuffle", f"{p.train.validation_split:g}, {p.train.shuffle}"),

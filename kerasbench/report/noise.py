@@ -16,7 +16,7 @@ def disturbed_processes(timed: list[Run]) -> list[tuple[str, str, str]]:
     out = []
     for run in timed:
         for role, doc in (("training", run.train), ("evaluation", run.eval)):
-            why = interference.disturbed((doc or {}).get("interference"))
+            why = interference.disturbed(doc.interference if doc is not None else None)
             if why:
                 out.append((run.name, role, why))
     return out
@@ -56,7 +56,7 @@ def table(timed: list[Run], frameworks: list[str]) -> str:
     """Per contender, over its training processes: how many were disturbed, and the medians of their shares."""
     rows = []
     for fw in frameworks:
-        own = [(run.train or {}).get("interference") or {} for run in timed if run.framework == fw]
+        own = [run.train.interference or {} for run in timed if run.framework == fw]
         if not own:
             continue
 

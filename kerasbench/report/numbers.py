@@ -103,8 +103,8 @@ def summary_json(results: Results, timing: Table, quality: Table) -> dict:
         own = [r for r in results.runs if r.framework == fw]
         entry = {"seeds": len(own), "repeats": results.repeats,
                  "synthetic": int(any(any(synthetic_flags(r).values()) for r in own)),
-                 "jit_compile": int(all(bool(r.train.get("jit_compile")) for r in own)),
-                 "deterministic": int(all(bool(r.env.get("deterministic", r.train.get("deterministic"))) for r in own)),
+                 "jit_compile": int(all(bool(r.train.jit_compile) for r in own)),
+                 "deterministic": int(all(bool(r.env.get("deterministic", r.train.deterministic)) for r in own)),
                  "gpu": int(any(r.env.get("device") == "gpu" for r in own))}
         for key in KEY_FIGURES:
             if key in figures and figures[key].n:

@@ -11,9 +11,9 @@ import pandas as pd
 from kerasbench import repetition, verdict
 from kerasbench.report.load import Results
 from kerasbench.report.text import DASH, markdown_table
-from kerasbench.samples import lookup, processes, select
+from kerasbench.samples import processes, select
 
-FIXED = ("time.import_s", "time.context_s", "time.build_s", "time.fit_setup_s", "time.first_epoch_s")
+FIXED = ("import_s", "context_s", "build_s", "fit_setup_s", "first_epoch_s")   # of records.TrainTime
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,9 @@ def spreads(results: Results, frameworks: list[str]) -> list[Spread]:
             continue
         c = repetition.components(verdict.cell(steady["value"], processes(steady)))
         own = [r for r in results.timed if r.framework == fw]
-        fixed = float(np.median([sum(lookup(r.train, key, "") or 0.0 for key in FIXED) for r in own]))
+        fixed = float(np.median([sum(getattr(r.train.time, key) or 0.0 for key in FIXED) for r in own]))
         epoch = float(steady["value"].median())
-        epochs = lookup(own[0].train, "epochs", "") if own else None
+        epochs = own[0].train.epochs if own else None
         out.append(Spread(fw, c, epoch, fixed, repetition.optimal_per_process(fixed, epoch, c.between, c.within),
                           int(epochs) if epochs else None))
     return out

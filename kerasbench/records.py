@@ -135,9 +135,10 @@ class EvalResult:
     interference: typing.Optional[dict] = None
 
 
-# Per-epoch columns of the history file: the required ones, then every series a reader may plot, with
-# its label and unit (kerasbench/report/ and the live log show each one that a file holds).
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "epoch_s")
+# Per-epoch columns of the history file: the ones every reader needs (a file written by an older
+# kerasbench or by hand may hold no more), then every series a reader may plot, with its label and unit
+# (kerasbench/report/ and the live log show each one that a file holds).
+HISTORY_COLUMNS = ("epoch", "epoch_s")
 EPOCH_SERIES = {
     "epoch_s": ("epoch time", "s"),
     "loss": ("training loss", ""),

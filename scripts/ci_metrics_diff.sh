@@ -32,15 +32,15 @@
 # Here compare checks the machine fingerprints: results from another machine are marked `x`.
 #
 # --fail-on-regression: exit 1 when compare finds a figure worse beyond its factor (`+`, or newly
-# failing), after writing the Markdown. The workflow sets it from the repository variable
-# KERASBENCH_FAIL_ON_REGRESSION. --fail-on-undecided: exit 1 as well when a verdict is `?`.
+# failing), or when compare could not run at all (a gate that cannot decide does not pass), after
+# writing the Markdown. The workflow sets it from the repository variable KERASBENCH_FAIL_ON_REGRESSION. --fail-on-undecided: exit 1 as well when a verdict is `?`.
 #
 # Run it with the project's environment active: the stages' `python` and `dvc` must be on PATH
 # (a .venv/ in the repository is linked into the worktrees as well).
 # The caller's workspace is never modified. Experiments and worktrees are removed on exit.
 # Environment: DVC (the dvc command; default `dvc` on PATH), PYTHON (default `python`). Exit status:
 # 0 done, 1 the head revision's pipeline (or any later round) failed (the Markdown says why) or, with --fail-on-regression,
-# a regression, 2 bad usage or revision.
+# a regression or a compare that could not run, 2 bad usage or revision.
 set -euo pipefail
 
 # Four epochs per process. With --budget, the pipeline runs once a side (one process per contender)
@@ -171,7 +171,7 @@ run_side() {
 
 # compare_section BASE HEAD [ARGS]: compare's table, or its one-line error; sets regression=1 on a `+`,
 # undecided=1 on a `?` (with --fail-on-undecided).
-regression=0 undecided=0
+regression=0 undecided=0 compare_failed=0
 compare_section() {
   local out code=0
   out=$(PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m scripts.compare "$@" --repo "$PWD" 2>"$tmp/compare.log") || code=$?
@@ -184,6 +184,7 @@ compare_section() {
   else   # bad input (2) or a crash: its last line says why
     out=$(cat "$tmp/compare.log")
     md+=("compare could not run: \`$(tail -n 1 <<<"$out")\`" "")
+    compare_failed=1
   fi
 }
 
@@ -290,6 +291,9 @@ mv "$out.tmp.$$" "$out"
 log "wrote $out"
 if ((status == 0 && regression && fail_on_regression)); then
   log "compare found a regression (--fail-on-regression)"
+  status=1
+elif ((status == 0 && compare_failed && fail_on_regression)); then
+  log "compare could not run, so no regression could be ruled out (--fail-on-regression)"
   status=1
 elif ((status == 0 && undecided && fail_on_undecided)); then
   log "compare left a verdict undecided (--fail-on-undecided)"

@@ -158,6 +158,17 @@ def test_fail_on_regression_fails_after_writing_the_comment(repo, tmp_path):
     assert "regression(s)" in out.read_text()
     assert run_script(repo["root"], "--no-run", "--fail-on-regression", repo["head"], str(out)).returncode == 0
 
+    # a history without its epoch times: compare cannot run, so the gate fails rather than passes
+    history = repo["root"] / "plots" / "history" / "tf_keras-0.csv"
+    kept = history.read_text()
+    history.write_text("epoch\n1\n2\n")
+    try:
+        result = run_script(repo["root"], "--no-run", "--fail-on-regression", repo["head"], str(out))
+    finally:
+        history.write_text(kept)
+    assert result.returncode == 1 and "compare could not run, so no regression could be ruled out" in result.stderr
+    assert "missing column(s) epoch_s" in out.read_text()
+
 
 def test_run_measures_both_revisions_with_the_small_config(repo, tmp_path):
     out = tmp_path / "diff.md"

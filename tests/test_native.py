@@ -41,6 +41,7 @@ def train(**changes):
 
 class NumpyTrainer(common.NativeTrainer):
     """The fit loop with NumPy as the framework: a sample's 'loss' is its index, 'correct' means label 0."""
+    OPTIMIZERS = dict.fromkeys(common.KERAS_OPTIMIZERS)   # never built: this trainer takes no step
 
     def __init__(self, train_params):   # a stand-in contender: nothing here imports its framework
         super().__init__(contenders.get("torch_native"), None, train_params)
@@ -157,6 +158,18 @@ def test_fit_without_shuffle_or_validation_and_early_stop():
     assert hooks.calls == ["fit_begin", "begin 0", "end 0", "begin 1", "end 1"]  # epoch_end's True stops training
     assert np.array_equal(np.concatenate(t.batches), np.tile(np.arange(40), 2))
     assert set(hooks.logs[0]) == {"loss", "accuracy"}
+
+
+def test_a_backend_must_build_every_optimizer_params_can_name():
+    with pytest.raises(TypeError, match=r"Partial.OPTIMIZERS has \['adam', 'sgd'\], expected \['adam', 'adamw', "):
+        type("Partial", (common.NativeTrainer,), {"OPTIMIZERS": {"adam": None, "sgd": None}})
+
+
+def test_loss_scale_halves_on_overflow_and_doubles_after_enough_good_steps():
+    grow = common.LOSS_SCALE_GROWTH_STEPS
+    finite = np.array([False, True, True, True])
+    scale, good = common.next_loss_scale(finite, np.full(4, 8.0), np.array([5, 5, grow - 2, grow - 1]), np.where)
+    assert scale.tolist() == [4.0, 8.0, 8.0, 16.0] and good.tolist() == [0, 6, grow - 1, 0]
 
 
 def test_unknown_optimizer_or_precision_is_a_clear_error():

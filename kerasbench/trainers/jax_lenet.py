@@ -55,17 +55,13 @@ def keras_loss(probs, y):
     return -jnp.take_along_axis(log_probs, y[:, None], axis=-1).mean()
 
 
-def make_optimizer(name: str, o: dict) -> optax.GradientTransformation:
-    if name == "sgd":
-        return optax.sgd(o["learning_rate"])
-    if name == "rmsprop":
-        return optax.rmsprop(o["learning_rate"], decay=o["rho"], eps=o["epsilon"], eps_in_sqrt=True)
-    eps = partial(_keras_eps, epsilon=o["epsilon"], beta_2=o["beta_2"])
-    if name == "adam":
-        return optax.inject_hyperparams(optax.adam)(learning_rate=o["learning_rate"], b1=o["beta_1"],
-                                                    b2=o["beta_2"], eps=eps)
-    return optax.inject_hyperparams(optax.adamw)(learning_rate=o["learning_rate"], b1=o["beta_1"],
-                                                 b2=o["beta_2"], eps=eps, weight_decay=o["weight_decay"])
+def adam(learning_rate, beta_1, beta_2, epsilon, weight_decay=None) -> optax.GradientTransformation:
+    """optax's Adam (AdamW with a weight decay) from Keras' options, with Keras' epsilon per step."""
+    options = {"learning_rate": learning_rate, "b1": beta_1, "b2": beta_2,
+               "eps": partial(_keras_eps, epsilon=epsilon, beta_2=beta_2)}
+    if weight_decay is None:
+        return optax.inject_hyperparams(optax.adam)(**options)
+    return optax.inject_hyperparams(optax.adamw)(**options, weight_decay=weight_decay)
 
 
 def _keras_eps(count, epsilon, beta_2):
@@ -74,11 +70,18 @@ def _keras_eps(count, epsilon, beta_2):
 
 class Trainer(common.NativeTrainer):
     DEFAULT_JIT = True  # jax.jit is how JAX is meant to run; no JAX PRNG is used (weights and order from NumPy)
+    OPTIMIZERS = {
+        "sgd": lambda learning_rate: optax.sgd(learning_rate),
+        "rmsprop": lambda learning_rate, rho, epsilon: optax.rmsprop(learning_rate, decay=rho, eps=epsilon,
+                                                                     eps_in_sqrt=True),
+        "adam": adam,
+        "adamw": adam,
+    }
 
     def _build(self, weights):
         self.dtype = jnp.dtype(self.compute_dtype)
         self.weights = [jnp.asarray(w) for w in weights]
-        self.opt = make_optimizer(self.train_params.optimizer, self.optimizer_options)
+        self.opt = self.make_optimizer()
         self.opt_state = self.opt.init(self.weights)
         # Keras' LossScaleOptimizer state: scale, finite steps since the last change.
         self.scale = (jnp.float32(common.LOSS_SCALE_INITIAL), jnp.int32(0))
@@ -106,9 +109,7 @@ class Trainer(common.NativeTrainer):
             finite = jnp.all(jnp.array([jnp.isfinite(g).all() for g in jax.tree.leaves(grads)]))
             keep = partial(jax.tree.map, lambda new, old: jnp.where(finite, new, old))
             new_weights, new_state = keep(new_weights, weights), keep(new_state, opt_state)
-            grow = scale[1] == common.LOSS_SCALE_GROWTH_STEPS - 1
-            scale = (jnp.where(finite, jnp.where(grow, scale[0] * 2, scale[0]), scale[0] / 2),
-                     jnp.where(finite & ~grow, scale[1] + 1, 0))
+            scale = common.next_loss_scale(finite, *scale, jnp.where)
         correct = (probs.argmax(axis=-1) == y).sum()
         metrics = metrics + jnp.stack([loss * size, correct.astype(jnp.float32)])
         return new_weights, new_state, scale, metrics

@@ -62,6 +62,15 @@ def glorot_uniform(seed: int) -> list[np.ndarray]:
     return weights
 
 
+def next_loss_scale(finite, scale, good_steps, where):
+    """Keras' LossScaleOptimizer after one step, on any framework's tensors (`where`: its select):
+    a step with non-finite gradients halves the scale and restarts the count of good steps; the
+    LOSS_SCALE_GROWTH_STEPS-th good step in a row doubles it. Returns (scale, good_steps)."""
+    grow = good_steps == LOSS_SCALE_GROWTH_STEPS - 1
+    return (where(finite, where(grow, scale * 2, scale), scale / 2),
+            where(finite & ~grow, good_steps + 1, 0 * good_steps))
+
+
 def adam_epsilon(step, epsilon: float = 1e-7, beta_2: float = 0.999):
     """The epsilon that makes an optimizer with `m_hat / (sqrt(v_hat) + eps)` (torch, optax) take
     Keras' Adam step `lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon)` at step t (1-based).
@@ -89,11 +98,19 @@ class NativeTrainer:
     """The trainer interface of the train and evaluate stages, for a LeNet-5 without Keras.
 
     Built as `Trainer(contender, module, train)` like every trainer; the stage has seeded the
-    backend and set its deterministic mode first (launch.Started.seed). Subclasses set DEFAULT_JIT
-    and implement the primitives below the line.
+    backend and set its deterministic mode first (launch.Started.seed). Subclasses set DEFAULT_JIT,
+    OPTIMIZERS (one builder per name of KERAS_OPTIMIZERS, called with Keras' options as keywords by
+    `make_optimizer`) and implement the primitives below the line.
     """
     DEFAULT_JIT = True
     graph = True      # False: not even a graph (TensorFlow's eager mode, jit=False)
+    OPTIMIZERS: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if set(cls.OPTIMIZERS) != set(KERAS_OPTIMIZERS):
+            raise TypeError(f"{cls.__module__}.{cls.__name__}.OPTIMIZERS has {sorted(cls.OPTIMIZERS)}, "
+                            f"expected {sorted(KERAS_OPTIMIZERS)}")
 
     def __init__(self, contender, module, train_params):
         if train_params.optimizer not in KERAS_OPTIMIZERS:
@@ -112,6 +129,11 @@ class NativeTrainer:
         self.optimizer_options = {"learning_rate": train_params.learning_rate,
                                   **KERAS_OPTIMIZERS[train_params.optimizer]}
         self._shuffle_rng = np.random.default_rng(0)
+
+    def make_optimizer(self, *args):
+        """The backend's optimizer for params' name: its OPTIMIZERS builder, given `args` (what the
+        framework needs first, e.g. torch's parameters) and Keras' options as keywords."""
+        return self.OPTIMIZERS[self.train_params.optimizer](*args, **self.optimizer_options)
 
     def build(self, seed: int) -> None:
         """Draw the initial weights and the shuffle order's generator from `seed`, create the model and
@@ -140,8 +162,8 @@ class NativeTrainer:
             order = self._shuffle_rng.permutation(n) if p.shuffle else np.arange(n)
             order = self._put_order(order)
             self._reset_metrics()
-            for start in range(0, n, p.batch_size):
-                self._train_batch(train, order, start, min(p.batch_size, n - start))
+            for start, size in batches(n, p.batch_size):
+                self._train_batch(train, order, start, size)
             loss_sum, correct = self._read_metrics()  # host floats: the device has finished the epoch
             logs = {"loss": loss_sum / n, "accuracy": correct / n}
             if val is not None:

@@ -73,27 +73,34 @@ class Trainer(common.NativeTrainer):
         wrap = (lambda f: tf.function(f, jit_compile=bool(self.jit))) if self.graph else (lambda f: f)
         self.step, self.probs, self.scores = wrap(self._train_step), wrap(self._probs), wrap(self._scores)
 
+    def _sgd(self, grads, learning_rate):
+        for w, g in zip(self.model.weights, grads):
+            tf.raw_ops.ResourceApplyGradientDescent(var=w.handle, alpha=learning_rate, delta=g)
+
+    def _rmsprop(self, grads, learning_rate, rho, epsilon):
+        for w, ms, mom, g in zip(self.model.weights, *self.slots, grads):  # momentum 0: mom is the increment
+            tf.raw_ops.ResourceApplyRMSProp(var=w.handle, ms=ms.handle, mom=mom.handle, lr=learning_rate, rho=rho,
+                                            momentum=0.0, epsilon=epsilon, grad=g)
+
+    def _adam(self, grads, learning_rate, beta_1, beta_2, epsilon, weight_decay=None):
+        t = tf.cast(self.iterations + 1, tf.float32)
+        beta_1_power, beta_2_power = tf.pow(beta_1, t), tf.pow(beta_2, t)
+        for w, m, v, g in zip(self.model.weights, *self.slots, grads):
+            if weight_decay is not None:  # AdamW: Keras decays the weights first
+                w.assign_sub(w * weight_decay * learning_rate)
+            tf.raw_ops.ResourceApplyAdam(var=w.handle, m=m.handle, v=v.handle, beta1_power=beta_1_power,
+                                         beta2_power=beta_2_power, lr=learning_rate, beta1=beta_1, beta2=beta_2,
+                                         epsilon=epsilon, grad=g)
+
+    OPTIMIZERS = {"sgd": _sgd, "rmsprop": _rmsprop, "adam": _adam, "adamw": _adam}
+
     def _apply(self, grads):
-        """One optimizer update with Keras' formulas and defaults."""
-        o, name, weights = self.optimizer_options, self.train_params.optimizer, self.model.weights
-        lr = tf.constant(o["learning_rate"], tf.float32)
-        if name == "sgd":
-            for w, g in zip(weights, grads):
-                tf.raw_ops.ResourceApplyGradientDescent(var=w.handle, alpha=lr, delta=g)
-        elif name == "rmsprop":
-            for w, ms, mom, g in zip(weights, *self.slots, grads):  # momentum 0: mom is the increment
-                tf.raw_ops.ResourceApplyRMSProp(var=w.handle, ms=ms.handle, mom=mom.handle, lr=lr, rho=o["rho"],
-                                                momentum=0.0, epsilon=o["epsilon"], grad=g)
-        else:
-            t = tf.cast(self.iterations + 1, tf.float32)
-            beta_1_power, beta_2_power = tf.pow(o["beta_1"], t), tf.pow(o["beta_2"], t)
-            for w, m, v, g in zip(weights, *self.slots, grads):
-                if name == "adamw":
-                    w.assign_sub(w * o["weight_decay"] * lr)
-                tf.raw_ops.ResourceApplyAdam(var=w.handle, m=m.handle, v=v.handle, beta1_power=beta_1_power,
-                                             beta2_power=beta_2_power, lr=lr, beta1=o["beta_1"], beta2=o["beta_2"],
-                                             epsilon=o["epsilon"], grad=g)
+        """One optimizer update with Keras' formulas and defaults (learning rate as a float32 tensor)."""
+        options = {**self.optimizer_options, "learning_rate": tf.constant(self.optimizer_options["learning_rate"],
+                                                                          tf.float32)}
+        self.OPTIMIZERS[self.train_params.optimizer](self, grads, **options)
         self.iterations.assign_add(1)
+        return tf.constant(True)
 
     def _train_step(self, x_all, y_all, order, start, size):
         idx = order[start:start + size]
@@ -103,26 +110,17 @@ class Trainer(common.NativeTrainer):
             loss = tf.reduce_mean(keras_losses(probs, logits, y))
             scaled = loss * self.scale if self.loss_scaling else loss
         grads = tape.gradient(scaled, self.model.weights)
-        if self.loss_scaling:  # skip a step with non-finite gradients and halve the scale; double it after enough
+        if self.loss_scaling:  # skip a step with non-finite gradients (common.next_loss_scale)
             grads = [g / self.scale for g in grads]
             finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
-            tf.cond(finite, lambda: self._finite_step(grads), self._skip_step)
+            tf.cond(finite, lambda: self._apply(grads), lambda: tf.constant(False))
+            scale, good_steps = common.next_loss_scale(finite, self.scale, self.good_steps, tf.where)
+            self.scale.assign(scale)
+            self.good_steps.assign(good_steps)
         else:
             self._apply(grads)
         correct = tf.reduce_sum(tf.cast(tf.argmax(probs, axis=-1) == y, tf.float32))
         self.metrics.assign_add(tf.stack([loss * tf.cast(size, tf.float32), correct]))
-
-    def _finite_step(self, grads):
-        self._apply(grads)
-        grow = self.good_steps == common.LOSS_SCALE_GROWTH_STEPS - 1
-        self.scale.assign(tf.where(grow, self.scale * 2, self.scale))
-        self.good_steps.assign(tf.where(grow, tf.constant(0, tf.int64), self.good_steps + 1))
-        return tf.constant(True)
-
-    def _skip_step(self):
-        self.scale.assign(self.scale / 2)
-        self.good_steps.assign(0)
-        return tf.constant(False)
 
     def _probs(self, x_all, start, size):
         return self.model(x_all[start:start + size], self.dtype)[0]

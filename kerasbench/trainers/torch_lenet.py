@@ -74,27 +74,30 @@ def to_keras(weights: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
+def adam(params, learning_rate, beta_1, beta_2, epsilon, weight_decay=None):
+    """torch's Adam (AdamW with a weight decay) from Keras' options; `_step` sets its epsilon per step."""
+    options = {"lr": learning_rate, "betas": (beta_1, beta_2), "eps": common.adam_epsilon(1, epsilon, beta_2)}
+    if weight_decay is None:
+        return torch.optim.Adam(params, **options)
+    return torch.optim.AdamW(params, **options, weight_decay=weight_decay)
+
+
 class Trainer(common.NativeTrainer):
     DEFAULT_JIT = False  # eager is PyTorch's default
+    OPTIMIZERS = {
+        "sgd": lambda params, learning_rate: torch.optim.SGD(params, lr=learning_rate),
+        "rmsprop": lambda params, learning_rate, rho, epsilon: torch.optim.RMSprop(
+            params, lr=learning_rate, alpha=rho, eps=epsilon),
+        "adam": adam,
+        "adamw": adam,
+    }
 
     def _build(self, weights):
         self.device = self.backend.device()
         self.net = LeNet5().to(self.device)
         self.set_weights(weights)
         self.forward = torch.compile(self.net) if self.jit else self.net
-        o, params = self.optimizer_options, self.net.parameters()
-        name = self.train_params.optimizer
-        if name == "sgd":
-            self.opt = torch.optim.SGD(params, lr=o["learning_rate"])
-        elif name == "rmsprop":
-            self.opt = torch.optim.RMSprop(params, lr=o["learning_rate"], alpha=o["rho"], eps=o["epsilon"])
-        else:
-            betas, eps = (o["beta_1"], o["beta_2"]), common.adam_epsilon(1, o["epsilon"], o["beta_2"])
-            if name == "adam":
-                self.opt = torch.optim.Adam(params, lr=o["learning_rate"], betas=betas, eps=eps)
-            else:
-                self.opt = torch.optim.AdamW(params, lr=o["learning_rate"], betas=betas, eps=eps,
-                                             weight_decay=o["weight_decay"])
+        self.opt = self.make_optimizer(self.net.parameters())
         self.scaler = torch.amp.GradScaler(self.device.type, init_scale=common.LOSS_SCALE_INITIAL,
                                            growth_interval=common.LOSS_SCALE_GROWTH_STEPS,
                                            enabled=self.loss_scaling)
@@ -124,7 +127,7 @@ class Trainer(common.NativeTrainer):
         loss = keras_loss(probs, y)
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        if "epsilon" in self.optimizer_options and "beta_1" in self.optimizer_options:  # Adam, AdamW
+        if "beta_1" in self.optimizer_options:  # Adam, AdamW
             state = self.opt.state.get(self.net.conv1.weight)
             step = int(state["step"]) + 1 if state else 1  # a step the scaler skipped does not count
             self.opt.param_groups[0]["eps"] = common.adam_epsilon(

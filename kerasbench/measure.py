@@ -125,14 +125,16 @@ class EpochClock:
         self.timed_to = utc_now()
         self.windows.append(after.wall_s - self._before.wall_s)
         joules = energy.less(energy.joules(self._energy, energy_mj), self._excluded_j)
+        rate = self.images / seconds if self.images and seconds > 0 else None
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}, "epoch_s": seconds,
-               **self.probe.between(self._before, after), "energy_j": joules}
+               "images_per_s": rate, **self.probe.between(self._before, after), "energy_j": joules}
         self.epochs.append(row)
         supervise.send({"epoch": row})   # to the stage process, which logs it live (kerasbench/live.py)
         if self.echo:
             scores = ", ".join(f"{k} {v:.4f}" for k, v in row.items()
-                               if k not in ("epoch", "epoch_s", "energy_j", *interference.COLUMNS))
-            print(f"epoch {epoch + 1}/{self.total}: {seconds:.2f} s, {scores}", flush=True)
+                               if k not in ("epoch", "epoch_s", "images_per_s", "energy_j", *interference.COLUMNS))
+            speed = f" ({rate:.0f} images/s)" if rate else ""
+            print(f"epoch {epoch + 1}/{self.total}: {seconds:.2f} s{speed}, {scores}", flush=True)
         return bool(self.after_epoch(row)) if self.after_epoch else False
 
     def interference(self) -> dict:

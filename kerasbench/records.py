@@ -141,6 +141,7 @@ class EvalResult:
 HISTORY_COLUMNS = ("epoch", "epoch_s")
 EPOCH_SERIES = {
     "epoch_s": ("epoch time", "s"),
+    "images_per_s": ("training throughput", "images/s"),
     "loss": ("training loss", ""),
     "accuracy": ("training accuracy", ""),
     "test_accuracy": ("test accuracy (with a target)", ""),

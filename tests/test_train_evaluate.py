@@ -147,6 +147,9 @@ def test_every_epoch_is_in_the_history_with_its_interference(trained, framework)
     assert {"loss", "accuracy", "epoch_s", "cpu_s", "others_share", "steal_share", "invol_cs", "cpu_mhz"} <= \
         set(history.columns)
     assert history["epoch_s"].iloc[0] == pytest.approx(m["time"]["first_epoch_s"])
+    # the throughput of each epoch (images / its seconds), also in the live line
+    assert history["images_per_s"].to_numpy() == pytest.approx(N_TRAIN / history["epoch_s"].to_numpy(), rel=1e-12)
+    assert f"s ({history['images_per_s'].iloc[0]:.0f} images/s), loss " in train_log.stdout
     assert (history["cpu_s"] > 0).all() and history["others_share"].notna().all()   # recorded beside every epoch
     noise = m["interference"]
     assert noise["cpus"] == len(os.sched_getaffinity(0)) and noise["window_s"] >= sum(history["epoch_s"])

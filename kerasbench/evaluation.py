@@ -73,7 +73,7 @@ def write(plan: Plan, started, on_train, on_test, class_names: list[str], timed:
              **{k: row[k] for k in interference.COLUMNS}}
             for kind, found in timed.items() for i, row in enumerate(found)]
     passes = pd.DataFrame(rows)
-    noise = interference.summarize(rows, [r["window_s"] for found in timed.values() for r in found], cpus)
+    interfered = interference.summarize(rows, [r["window_s"] for found in timed.values() for r in found], cpus)
     predict_s = [r["seconds"] for r in timed["predict"]]
     rate = lambda kind: passes.loc[passes["kind"] == kind, "images_per_s"]  # noqa: E731
     p, r, f, support = precision_recall_fscore_support(y_test, test_pred, labels=range(len(class_names)),
@@ -89,7 +89,7 @@ def write(plan: Plan, started, on_train, on_test, class_names: list[str], timed:
             predict_images_per_s_max=float(rate("predict").max()),
             forward_images_per_s=float(rate("forward").median()), predict_pass_s=float(np.median(predict_s)),
             first_predict_s=first_predict_s, batch_size=s.evaluate.batch_size, repeats=s.evaluate.repeats),
-        interference=noise)
+        interference=interfered)
     for path, table in ((files["per_class"], per_class), (files["confusion"], confusion)):
         if path != "-":
             with atomic_path(path, suffix=".csv") as tmp:
@@ -101,4 +101,4 @@ def write(plan: Plan, started, on_train, on_test, class_names: list[str], timed:
     print(f"{plan.contender} seed {plan.seed} on {started.device['device']}: test accuracy "
           f"{metrics.test.accuracy:.3f}, weighted F1 {metrics.test.f1_weighted:.3f}, predict() "
           f"{metrics.inference.predict_images_per_s:.0f} images/s, forward pass "
-          f"{metrics.inference.forward_images_per_s:.0f} images/s; {interference.verdict_line(noise)}")
+          f"{metrics.inference.forward_images_per_s:.0f} images/s; {interference.verdict_line(interfered)}")

@@ -75,7 +75,7 @@ def write(plan: Plan, started, trainer, clock, timing: dict, memory: dict, targe
     fitted = plan.options["train_images"]
     described = trainer.describe()
     cache_gap = started.backend.compile_cache_gap(described["jit_compile"])
-    noise = clock.interference()
+    interfered = clock.interference()
     on_gpu = started.device["device"] == "gpu"
     metrics = records.TrainResult(
         synthetic=int(bool(plan.data["synthetic"])), epochs=len(history), batch_size=train.batch_size,
@@ -86,7 +86,7 @@ def write(plan: Plan, started, trainer, clock, timing: dict, memory: dict, targe
             first_epoch_images_per_s=fitted / epochs["first_epoch_s"]),
         memory=records.Memory(**memory),
         final=records.Final(loss=float(history["loss"].iloc[-1]), accuracy=float(history["accuracy"].iloc[-1])),
-        interference=noise,
+        interference=interfered,
         # whole-GPU energy from NVML's counter (kerasbench/energy.py); null on a CPU: not measured
         energy=energy.summary(history["energy_j"].tolist(), fitted),
         target=records.Target(**target.record()) if target else None,
@@ -111,7 +111,7 @@ def write(plan: Plan, started, trainer, clock, timing: dict, memory: dict, targe
           f"first epoch {epochs['first_epoch_s']:.2f} s, "
           f"steady {metrics.throughput.steady_images_per_s or float('nan'):.0f} images/s, "
           f"peak RSS {memory['rss_peak_fit_mib']:.0f} MiB, final accuracy {metrics.final.accuracy:.3f}; "
-          f"{interference.verdict_line(noise)}")
+          f"{interference.verdict_line(interfered)}")
 
 
 def compile_cache_record(cache: dict, gap: str | None, first_epoch_s: float) -> records.CompileCache | None:

@@ -11,7 +11,7 @@ from kerasbench.params import Params
 from kerasbench.records import CONFUSION_COLUMNS, Run
 from kerasbench.report import costs as answers
 from kerasbench.report import environment as envs
-from kerasbench.report import noise, variance
+from kerasbench.report import interference, variance
 from kerasbench.report.load import Results
 from kerasbench.report.numbers import Pair, Table
 from kerasbench.report.text import DASH, cell, decimals, escape, fmt, markdown_table, score_cell
@@ -162,8 +162,8 @@ def render(p: Params, results: Results, timing: Table, quality: Table, pairs: li
     return TEMPLATE.render(
         repeats=results.repeats, n_runs=n_seeds * results.repeats, has_repeats_param=hasattr(p, "repeats"),
         banners=(envs.data_banners(runs) + envs.setting_banners(runs, frameworks)
-                 + noise.banners(results.timed, noise.shared_placements({r.name: r.env for r in runs}))),
-        interference_table=noise.table(results.timed, frameworks), thresholds=noise.limits(),
+                 + interference.banners(results.timed, interference.shared_placements({r.name: r.env for r in runs}))),
+        interference_table=interference.table(results.timed, frameworks), thresholds=interference.limits(),
         **environment(results, frameworks),
         settings=settings_table(p, results),
         article_table=figure_table(timing, ["build_increase_mib", "fit_s", "steady_fit_s", "one_off_s",

@@ -25,12 +25,15 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # Re-installs only when a lock file changed since the last install.
 # Every file is checked against its hash in the locks (--require-hashes): a tampered or substituted
 # package stops the setup with pip's message.
-$(BIN)/.installed: $(LOCK) $(PIP_LOCK) $(TORCH_LOCK)
+# Then kerasbench itself, editable (--no-deps: its dependencies are the locks; setuptools from the lock
+# builds it, no build isolation, so nothing unpinned is fetched): the `kerasbench` command.
+$(BIN)/.installed: $(LOCK) $(PIP_LOCK) $(TORCH_LOCK) pyproject.toml
 	@$(CHECK_PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r $(PIP_LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes --index-url $(TORCH_INDEX) -r $(TORCH_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	$(BIN)/python -m pip check
 	touch $@
 
@@ -57,11 +60,11 @@ $(foreach b,tensorflow jax torch,$(if $(wildcard $(GPU_VENVS)/$(b)/bin/.installe
 
 # params.yaml checked first (a bad file never reaches DVC's own reader), then the environment
 # fingerprints (kerasbench/fingerprint.py): DVC retrains what a new package, GPU or driver affects,
-# and nothing when nothing changed. scripts/repro.py says which stage of how many is running.
+# and nothing when nothing changed. kerasbench/cli/repro.py says which stage of how many is running.
 repro: setup
 	$(BIN)/python -m kerasbench.params params.yaml
 	$(BIN)/python -m kerasbench.fingerprint
-	$(BIN)/python -m scripts.repro $(ARGS)
+	$(BIN)/kerasbench repro $(ARGS)
 
 test: setup
 	$(BIN)/python -m pytest -m "not e2e" $(ARGS)
@@ -75,23 +78,16 @@ test-all: setup
 # ruff's rules (pyproject.toml) and the one-way imports of kerasbench/ (tests/test_lint.py runs both).
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m scripts.imports
+	$(BIN)/kerasbench imports
 
 # Harness overhead: the train stage's fit against a bare model.fit, fresh processes.
 bench: setup
-	$(BIN)/python -m scripts.benchmark $(ARGS)
+	$(BIN)/kerasbench benchmark $(ARGS)
 
-# Regenerate the locks: a clean venv from requirements/*.in (torch from TORCH_INDEX), then pip freeze
-# for requirements.lock and requirements/pip.lock with every file's hash from PyPI, and torch's version
-# and wheel hash for the torch lock (scripts/lock.py).
-lock:
-	rm -rf build/lock-venv build/torch
-	$(PYTHON) -m venv build/lock-venv
-	build/lock-venv/bin/python -m pip install --quiet --upgrade pip
-	build/lock-venv/bin/python -m pip install --quiet --extra-index-url $(TORCH_INDEX) $(addprefix -r ,$(wildcard requirements/*.in))
-	build/lock-venv/bin/python scripts/lock.py build/lock-venv/bin/python $(TORCH_INDEX) $(LOCK) $(TORCH_LOCK)
-	rm -rf build/lock-venv build/torch
+# Regenerate the locks (kerasbench lock: a clean venv from requirements/*.in, torch from TORCH_INDEX,
+# frozen and hashed), then the container's per-backend GPU locks (kerasbench lock --gpu).
+lock: setup
+	$(BIN)/kerasbench lock --torch-index $(TORCH_INDEX) --python $(PYTHON)
 
-# The container's per-backend GPU locks (docker/lock.py); rerun after `make lock`.
 gpu-lock: setup
-	$(BIN)/python docker/lock.py
+	$(BIN)/kerasbench lock --gpu

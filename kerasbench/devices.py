@@ -4,7 +4,7 @@ One device for all, or a loud failure: with `device: gpu` a contender that sees 
 with `device: auto` it fails too when the host has an NVIDIA GPU (NVML lists one) that the
 contender cannot see, so a silent CPU fallback beside GPU contenders is impossible. `device: cpu`
 hides GPUs on purpose, to compare on CPU. The message names the contender, its CUDA build, the
-driver and the likely fix. `python -m scripts.devices` runs the same check for every contender,
+driver and the likely fix. `kerasbench devices` runs the same check for every contender,
 each in its own process.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The comparisons a run must decide, and which of them are still undecided.
 
-Used by `scripts.compare --until-decided` (kerasbench/adaptive.py: the figures of interest) and by
+Used by `kerasbench compare --until-decided` (kerasbench/adaptive.py: the figures of interest) and by
 the pipeline's `repeats: auto` (stages/repeat.py: each Keras contender against the baseline it
 declares, and each pair of neighbours in the ranking by steady throughput).
 """

@@ -22,7 +22,7 @@ tick-sampled (USER_HZ, usually 10 ms per CPU), so one short window's `others_sha
 that may come out slightly negative (own CPU time is exact, the machine's busy time sampled); it is
 kept unclipped so that the sum over a process's windows stays unbiased, and only the summary is
 clipped at 0.
-THRESHOLDS and their reasoning are below, in one place; the report, `scripts.compare` and the
+THRESHOLDS and their reasoning are below, in one place; the report, `kerasbench compare` and the
 train stage's last line all use `disturbed()`.
 """
 from __future__ import annotations

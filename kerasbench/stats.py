@@ -1,4 +1,4 @@
-"""Statistics of benchmark samples, written once for the report and for `scripts.compare`.
+"""Statistics of benchmark samples, written once for the report and for `kerasbench compare`.
 
 Every function here is pure: samples in (any iterable of floats; NaN = not measured, dropped),
 numbers out. The rules follow airspeed velocity (asv):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Markdown comparing a base revision with this change: `python -m scripts.compare` (medians with 99%
+# Markdown comparing a base revision with this change: `kerasbench compare` (medians with 99%
 # intervals, significance, asv marks), `dvc metrics diff` and `dvc params diff`, ready to post as a
 # pull-request comment. Any CI can call it; .github/workflows/metrics-diff.yml does.
 #
@@ -10,7 +10,7 @@
 # worktree and the pipeline runs there as a DVC experiment with the same small configuration,
 #   dvc exp run -S data.source=synthetic -S data.synthetic.train=1000 ... (see SMALL below; -S adds/overrides),
 # so both sides are measured on the same machine with the same settings; then
-#   python -m scripts.compare <base experiment> <head experiment> --until-decided --budget B
+#   kerasbench compare <base experiment> <head experiment> --until-decided --budget B
 # trains both experiments afresh, round after round in alternation (base, head, head, base, ...),
 # until every comparison of interest is decided (`+`, `-`, `=` or `~`) or the budget B (--budget,
 # default 10m) is spent (kerasbench/adaptive.py: the verdicts stay valid under this optional
@@ -80,7 +80,7 @@ out=$(realpath -m "${args[1]}")
 
 DVC=${DVC:-dvc}
 PYTHON=${PYTHON:-python}
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)   # the checkout this script (and scripts/compare.py) is in
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)   # the checkout this script (and kerasbench/cli/compare.py) is in
 command -v "$DVC" >/dev/null || die "dvc not found: install it or set DVC=/path/to/dvc"
 [[ $DVC == */* ]] && DVC=$(realpath "$DVC")   # the worktrees run it from elsewhere
 export DVC_NO_ANALYTICS=1 TF_CPP_MIN_LOG_LEVEL=2
@@ -174,8 +174,8 @@ run_side() {
 regression=0 undecided=0 compare_failed=0
 compare_section() {
   local out code=0
-  out=$(PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m scripts.compare "$@" --repo "$PWD" 2>"$tmp/compare.log") || code=$?
-  md+=("### Speed and memory: \`python -m scripts.compare $*\`" ""
+  out=$(PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m kerasbench compare "$@" --repo "$PWD" 2>"$tmp/compare.log") || code=$?
+  md+=("### Speed and memory: \`kerasbench compare $*\`" ""
        "Medians ± half their 99% interval, the ratio head/base with its interval and the verdict (\`+\` \`-\` \`=\` \`~\` \`?\`, with the smallest change each could have seen); the legend is below the table." "")
   if ((code == 0)) || { ((code == 1)) && grep -q '^\*\*[0-9]* regression(s)\*\*\|undecided (`?`)' <<<"$out"; }; then
     md+=("$out" "")

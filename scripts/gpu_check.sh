@@ -3,7 +3,7 @@
 # machine with an NVIDIA GPU and Python 3.12 where torch and JAX (CUDA builds) are installed and
 # TensorFlow, keras and pydantic need not be; no network is needed.
 #
-#   bash scripts/gpu_check.sh [options of python -m scripts.gpu_check]
+#   bash scripts/gpu_check.sh [options of kerasbench gpu-check]
 #
 # What the stages need beyond torch, JAX, numpy, pandas, scikit-learn, psutil, PyYAML and
 # matplotlib (keras, pydantic, ruamel.yaml, nvidia-ml-py and their small dependencies) is
@@ -12,7 +12,7 @@
 #
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 -d .whl \
-#       $(python3 -m scripts.gpu_check --list-wheels)
+#       $(python3 -m kerasbench gpu-check --list-wheels)
 #
 # Sized to finish within 8 minutes on an H100 (3 epochs of 50,000 images per run, 12 stage runs);
 # it has not run on a GPU yet.
@@ -39,4 +39,4 @@ if [[ -n $missing ]]; then
       --target "$site" "$wheels"/*.whl
   export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
 fi
-exec "$python" -m scripts.gpu_check "$@"
+exec "$python" -m kerasbench gpu-check "$@"

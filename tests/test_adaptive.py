@@ -1,4 +1,4 @@
-"""kerasbench/adaptive.py and `scripts.compare --until-decided`, with generated processes of known pace.
+"""kerasbench/adaptive.py and `kerasbench compare --until-decided`, with generated processes of known pace.
 
 The real checkout and training (kerasbench/sides.py) are replaced by a stand-in that writes the
 result files of one process (tests/fixtures_report.py) with a known pace, 5% between processes and
@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from kerasbench import adaptive, duration, stats
+from kerasbench.cli.compare import main
 from kerasbench.results import ResultsError, resolve
-from scripts.compare import main
 from tests import fixtures_report as fx
 from tests.helpers import git
 

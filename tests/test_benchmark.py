@@ -1,4 +1,4 @@
-"""scripts/benchmark.py and scripts/bare_fit.py: the harness against a bare model.fit, for real."""
+"""kerasbench/cli/benchmark.py and kerasbench/cli/bare_fit.py: the harness against a bare model.fit, for real."""
 from __future__ import annotations
 
 import os
@@ -21,7 +21,8 @@ def test_benchmark_measures_harness_and_bare_fit(tmp_path):
     x = rng.integers(0, 256, (2048, 32, 32, 3), dtype=np.uint8)  # epochs long enough to stand out of the noise
     y = (np.arange(2048) % 10).astype(np.uint8)
     write_data(tmp_path, x, y, x[:64], y[:64])
-    done = subprocess.run([sys.executable, "-m", "scripts.benchmark", "--frameworks", "keras3_torch", "torch_native",
+    done = subprocess.run([sys.executable, "-m", "kerasbench", "benchmark",
+                           "--frameworks", "keras3_torch", "torch_native",
                            "--batch-sizes", "64", "--epochs", "3", "--data", str(tmp_path / "data.npz"),
                            "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})

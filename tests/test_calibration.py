@@ -1,4 +1,4 @@
-"""scripts/calibrate.py on the committed pool of real processes (results/pool/2026-12-02).
+"""kerasbench/cli/calibrate.py on the committed pool of real processes (results/pool/2026-12-02).
 
 A small version of docs/results/2026-12-02.md's calibration: identical configurations (A/A) are
 never called different, and a fourfold slowdown is found with three processes a side far more often
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import calibrate
+from kerasbench.cli import calibrate
 
 POOL = Path(__file__).resolve().parents[1] / "results" / "pool" / "2026-12-02"
 

@@ -144,7 +144,7 @@ def test_no_run_compares_committed_metrics_with_the_workspace(repo, tmp_path):
     assert params[2][1:] == ["factor", "1", "2"]
 
     # compare: the committed samples, twice as slow at head: significant, beyond the factor
-    assert f"### Speed and memory: `python -m scripts.compare {repo['base']} workspace`" in md
+    assert f"### Speed and memory: `kerasbench compare {repo['base']} workspace`" in md
     steady = {r[2]: r for r in table_rows(md, "### Speed and memory")[2:]}["steady epoch (s)"]
     assert steady[0] == "+" and steady[1] == "tf_keras" and steady[5].startswith("2.00 [")
     assert ("**3 regression(s)**: tf_keras steady epoch (+), tf_keras steady training (+), tf_keras training "
@@ -188,7 +188,7 @@ def test_run_measures_both_revisions_with_the_small_config(repo, tmp_path):
     assert every["accuracy"][2:4] == ["0.25", "0.5"]
 
     # compare pooled two interleaved rounds a side (--force: same machine); head, base, base, head
-    assert f"`python -m scripts.compare {base_exp},{base_exp}-r2 {head_exp},{head_exp}-r2 --force`" in md
+    assert f"`kerasbench compare {base_exp},{base_exp}-r2 {head_exp},{head_exp}-r2 --force`" in md
     assert "They ran in 2 interleaved rounds (head, base, base, head, ...)" in md
     order = [line.split(":")[1].strip() for line in result.stderr.splitlines() if "running the pipeline" in line]
     assert order == [head_exp, base_exp, f"{base_exp}-r2", f"{head_exp}-r2"]
@@ -225,7 +225,7 @@ def test_one_round_and_a_failing_round(repo, tmp_path):
     head_exp = f"ci-head-{repo['head'][:7]}"
     assert f"**Round 2 failed** (`{head_exp}-r2`), so compare uses the 1 complete round(s)." in md
     assert "run 4 failed on purpose" in md
-    assert f"`python -m scripts.compare ci-base-{repo['base'][:7]} {head_exp} --force`" in md
+    assert f"`kerasbench compare ci-base-{repo['base'][:7]} {head_exp} --force`" in md
     assert "ci-" not in sh(repo["root"], "git", "for-each-ref", "refs/exps")
     result = run_script(repo["root"], "--rounds", "0", repo["base"], str(out))
     assert result.returncode == 2 and "--rounds expects a positive whole number, got '0'" in result.stderr

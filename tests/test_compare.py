@@ -1,4 +1,4 @@
-"""scripts/compare.py on throwaway git repositories holding generated results (tests/fixtures_report.py).
+"""kerasbench/cli/compare.py on throwaway git repositories holding generated results (tests/fixtures_report.py).
 
 Each commit holds the result files of two contenders, one seed, three training processes of five
 epochs (12 steady epochs per contender and side). "Slower" commits multiply one contender's times
@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from kerasbench import diff
+from kerasbench.cli.compare import main
 from kerasbench.results import resolve
-from scripts.compare import main
 from tests import fixtures_report as fx
 from tests.helpers import git
 
@@ -271,9 +271,10 @@ def test_bad_input_is_one_line_and_exit_2(repo, capsys, tmp_path):
 
 
 def test_the_command_line(repo):
-    """`python -m scripts.compare` as a user runs it, from a subdirectory of the repository."""
+    """`kerasbench compare` as a user runs it, from a subdirectory of the repository."""
     (repo["root"] / "plots").mkdir(exist_ok=True)
-    result = subprocess.run([sys.executable, "-m", "scripts.compare", repo["base"][:10], "slow-exp", "--only-changed",
+    result = subprocess.run([sys.executable, "-m", "kerasbench", "compare", repo["base"][:10], "slow-exp",
+                             "--only-changed",
                              "--repo", "plots"], cwd=repo["root"], capture_output=True, text=True, timeout=120,
                             env={**os.environ, "PYTHONPATH": str(fx.REPO)})
     assert result.returncode == 1, result.stderr

@@ -1,4 +1,4 @@
-"""`python -m scripts.compare` end to end: the real dvc.yaml, CLI and stages in a temporary git repository.
+"""`kerasbench compare` end to end: the real dvc.yaml, CLI and stages in a temporary git repository.
 
 Results on the same machine, each from `dvc repro`/`dvc exp run` with repeats: 2, the case that the
 old rule (a t-test on 2 + 2 process medians, 2 df) called `~` on every row, in this order:
@@ -72,8 +72,8 @@ def repo(tmp_path_factory) -> dict:
 
 
 def compare(repo: dict, *args: str) -> subprocess.CompletedProcess:
-    result = sh(repo["root"], sys.executable, "-m", "scripts.compare", *args, check=False)
-    print(f"\n$ python -m scripts.compare {' '.join(args)}\n{result.stdout}{result.stderr}(exit {result.returncode})")
+    result = sh(repo["root"], sys.executable, "-m", "kerasbench", "compare", *args, check=False)
+    print(f"\n$ kerasbench compare {' '.join(args)}\n{result.stdout}{result.stderr}(exit {result.returncode})")
     return result
 
 

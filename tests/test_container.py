@@ -5,7 +5,6 @@ own venv, and the GPU locks must pin the same versions as requirements.lock.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shlex
@@ -19,20 +18,14 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from kerasbench import contenders, launch
+from kerasbench.cli import lock_gpu
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"
 PROJECT_LOCK = REPO / "requirements.lock"
 
 
-def _load_lock_script():
-    spec = importlib.util.spec_from_file_location("kerasbench_docker_lock", REPO / "docker" / "lock.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-LOCK_SCRIPT = _load_lock_script()
+LOCK_SCRIPT = lock_gpu
 
 
 # ---------------------------------------------------------------- reading the files
@@ -172,7 +165,7 @@ def test_image_installs_from_the_project_lock_and_the_gpu_locks():
             source = files.get(requirement)
             assert source and source.parent == REPO / "requirements" and source.name.startswith("gpu-"), \
                 f"{install['venv']}: installs {requirement}, which is not a GPU lock COPYed from requirements/"
-            assert source.exists(), f"{source} is missing: run python docker/lock.py"
+            assert source.exists(), f"{source} is missing: run kerasbench lock --gpu"
 
 
 def test_each_contender_gets_its_backends_gpu_build_in_its_own_venv():
@@ -242,7 +235,7 @@ def test_gpu_lock_keeps_the_project_locks_versions(venv):
     project, gpu = pins(PROJECT_LOCK), pins(LOCK_SCRIPT.lock_path(venv))
     differ = {name: (project[name], gpu[name]) for name in project.keys() & gpu.keys() if project[name] != gpu[name]}
     assert not differ, (f"requirements/gpu-{venv}.lock disagrees with requirements.lock (project, gpu): {differ}; "
-                        f"run python docker/lock.py {venv}")
+                        f"run kerasbench lock --gpu {venv}")
 
 
 @pytest.mark.parametrize("venv", sorted(LOCK_SCRIPT.VENVS))

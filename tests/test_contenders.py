@@ -1,5 +1,5 @@
 """The registry (kerasbench/contenders/): one module per contender, found by discovery, checked once; and the
-one-way imports of the library (scripts/imports.py)."""
+one-way imports of the library (kerasbench/cli/imports.py)."""
 from __future__ import annotations
 
 import re

@@ -1,4 +1,4 @@
-"""One device for all, or a loud failure (kerasbench/devices.py, and the person's check scripts/devices.py),
+"""One device for all, or a loud failure (kerasbench/devices.py, and the person's check kerasbench/cli/devices.py),
 and the cheap environment fingerprint that decides retraining (kerasbench/fingerprint.py).
 
 This machine has no GPU and no NVIDIA driver: every contender runs on the CPU, `device: gpu`
@@ -88,7 +88,7 @@ def test_nvidia_host_without_a_driver():
 def run_check(tmp_path: Path, env: dict | None = None, **changes) -> subprocess.CompletedProcess:
     params = yaml.safe_load((REPO / "params.yaml").read_text()) | changes
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    return subprocess.run([sys.executable, "-m", "scripts.devices", "--params", str(tmp_path / "params.yaml")],
+    return subprocess.run([sys.executable, "-m", "kerasbench.cli.devices", "--params", str(tmp_path / "params.yaml")],
                           cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
 
 
@@ -203,7 +203,7 @@ def test_a_gpu_host_with_only_cpu_builds_is_told_what_to_run():
 
 
 def test_make_repro_stops_with_the_hint_on_a_fake_gpu_host(tmp_path, monkeypatch):
-    from scripts import repro
+    from kerasbench.cli import repro
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     monkeypatch.chdir(tmp_path)
     for name in ("KERASBENCH_PYTHON_TORCH", "KERASBENCH_PYTHON_JAX", "KERASBENCH_PYTHON_TENSORFLOW"):

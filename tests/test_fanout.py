@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kerasbench.cli import fanout
 from kerasbench.fanout import collect, grid, kubernetes, slurm, state, task
 from kerasbench.fanout.grid import Cell, GridError
 from kerasbench.fanout.repo import FanoutError
 from kerasbench.params import FRAMEWORKS
-from scripts import fanout
 from tests.helpers import GIT_IDENTITY, git
 
 ROOT = Path(__file__).resolve().parents[1]

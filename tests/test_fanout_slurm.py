@@ -77,7 +77,7 @@ def sh(repo: Path, env: dict, *cmd: str, check: bool = True) -> subprocess.Compl
 
 
 def fanout(repo: Path, env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return sh(repo, env, sys.executable, "-m", "scripts.fanout", *args, check=check)
+    return sh(repo, env, sys.executable, "-m", "kerasbench", "fanout", *args, check=check)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,8 @@ def test_submit_and_wait_with_one_task_killed(repo, env, cluster):
     plan = fanout(repo, env, "plan", "grids/tiny.yaml").stdout
     assert all(name in plan for name in NAMES), plan
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.fanout", "submit", "grids/tiny.yaml", "--engine", "slurm",
+    proc = subprocess.Popen([sys.executable, "-m", "kerasbench", "fanout", "submit", "grids/tiny.yaml",
+                             "--engine", "slurm",
                              "--wait", "--poll-s", "2"], cwd=repo, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:

@@ -1,4 +1,4 @@
-"""The code's shape, checked: ruff's rules (pyproject.toml), imports flowing one way (scripts/imports.py), and
+"""The code's shape, checked: ruff's rules (pyproject.toml), imports flowing one way (kerasbench/cli/imports.py), and
 modules of one job each (about 300 lines at most)."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scripts import imports
+from kerasbench.cli import imports
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 300
@@ -18,8 +18,23 @@ def test_ruff_is_clean():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_every_import_is_declared_and_every_dependency_used():
+    """deptry over the code and the tests, against requirements/*.in (pyproject.toml's dynamic dependencies
+    and [tool.deptry]): no undeclared import (DEP001, DEP003), no unused dependency (DEP002)."""
+    done = subprocess.run([str(Path(sys.executable).parent / "deptry"), "."], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_library_never_imports_the_command_line():
+    assert imports.is_upward("kerasbench.report.build", "kerasbench.cli.compare")
+    assert imports.is_upward("kerasbench.stats", "scripts")
+    assert not imports.is_upward("kerasbench.cli.lock", "kerasbench.cli.lock_gpu")
+    assert not imports.is_upward("kerasbench.__main__", "kerasbench.cli")
+
+
 def test_imports_flow_one_way():
-    """`python -m scripts.imports`: no cycle between kerasbench's modules, nothing imported from stages or scripts."""
+    """`kerasbench imports`: no cycle between kerasbench's modules, nothing imported from stages or scripts."""
     edges, upward = imports.graph()
     assert imports.cycles(edges) == [] and upward == []
     assert {"kerasbench.devices", "kerasbench.backends", "kerasbench.supervise"} <= edges["kerasbench.launch"]

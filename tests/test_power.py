@@ -1,10 +1,10 @@
-"""scripts/power.py on generated processes with a known answer."""
+"""kerasbench/cli/power.py on generated processes with a known answer."""
 from __future__ import annotations
 
 import numpy as np
 
 from kerasbench import stats
-from scripts.power import detection_rate, draw, needed
+from kerasbench.cli.power import detection_rate, draw, needed
 
 
 def fake_processes(n_processes: int, epochs: int, between: float, within: float, seed: int = 0) -> list[np.ndarray]:

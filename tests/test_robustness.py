@@ -269,7 +269,7 @@ def results(tmp_path: Path, **changes) -> Path:
 ])
 def test_compare_and_the_report_refuse_impossible_figures(tmp_path, key, value, shown):
     root = results(tmp_path, **{key: value})
-    for cmd in ([sys.executable, "-m", "scripts.compare", "workspace", "workspace", "--repo", str(root)],
+    for cmd in ([sys.executable, "-m", "kerasbench", "compare", "workspace", "workspace", "--repo", str(root)],
                 [sys.executable, "-m", "stages.report", "reports", "metrics/summary.json"]):
         done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=120,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -283,7 +283,7 @@ def test_a_non_numeric_history_cell_is_named(tmp_path):
     root = results(tmp_path)
     history = root / "metrics" / "repeats" / "tf_keras-0-r1.csv"
     history.write_text(history.read_text().replace("\n2,", "\nsecond,", 1))
-    done = subprocess.run([sys.executable, "-m", "scripts.compare", "workspace", "--repo", str(root)], cwd=root,
+    done = subprocess.run([sys.executable, "-m", "kerasbench", "compare", "workspace", "--repo", str(root)], cwd=root,
                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 2 and done.stderr == (
         "compare: error: metrics/repeats/tf_keras-0-r1.csv: row 2, column epoch: 'second' is not a number\n")
@@ -296,7 +296,7 @@ def test_a_non_numeric_history_cell_is_named(tmp_path):
 ])
 def test_bad_compare_arguments_are_one_line(tmp_path, args, message):
     root = results(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "scripts.compare", "workspace", "workspace", *args], cwd=root,
+    done = subprocess.run([sys.executable, "-m", "kerasbench", "compare", "workspace", "workspace", *args], cwd=root,
                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
 

@@ -8,5 +8,5 @@ kubernetes  the same script as an Indexed Job manifest
 state       what was submitted (.fanout/<grid>/state.json) and each cell's state
 collect     experiments pulled back, one combined report per group of cells, `dvc exp show`
 
-The command line is scripts/fanout.py; docs/cluster.md explains the whole flow.
+The command line is kerasbench/cli/fanout.py; docs/cluster.md explains the whole flow.
 """

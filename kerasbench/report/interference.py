@@ -39,7 +39,7 @@ def banners(timed: list[Run], shared: list[str]) -> list[str]:
         processes = sum(1 for run in timed for doc in (run.train, run.eval) if doc is not None)
         listed = "; ".join(f"{name} ({role}: {why})" for name, role, why in found)
         lines += [f"> **Warning: {len(found)} of {processes} timed processes were disturbed** by the rest of the "
-                  f"machine ({limits()}): {listed}. Their figures are in the tables; `python -m scripts.compare "
+                  f"machine ({limits()}): {listed}. Their figures are in the tables; `kerasbench compare "
                   "--disturbed drop` leaves them out, and the Interference section shows each contender's share.", ""]
     if shared:
         lines += [f"> **Warning: shared cluster nodes.** {', '.join(shared)} ran on nodes the fan-out did not "

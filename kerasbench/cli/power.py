@@ -1,6 +1,6 @@
 """How many training processes does it take, on this machine, to call a given difference significant?
 
-    python -m scripts.power [--results DIR] [--factor 1.10] [--figure steady_images_per_s ...]
+    kerasbench power [--results DIR] [--factor 1.10] [--figure steady_images_per_s ...]
                             [--max-processes 12] [--trials 200] [--detect 0.95]
 
 Reads the samples of a finished run (kerasbench/samples.py; run with `repeats` >= 2 so that the
@@ -13,13 +13,12 @@ the smallest n for which the difference is found (significant, in the right dire
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from kerasbench import stats, verdict
+from kerasbench import cli, stats, verdict
 from kerasbench.results import Directory
 from kerasbench.samples import FIGURES, PROCESS, load, select
 
@@ -60,7 +59,7 @@ def needed(runs: list[np.ndarray], factor: float, better: str, max_n: int, trial
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser("power", __doc__)
     parser.add_argument("--results", type=Path, default=Path("."), help="folder holding metrics/ and plots/")
     parser.add_argument("--factor", type=float, default=1.10)
     parser.add_argument("--figure", action="append", choices=list(FIGURES),

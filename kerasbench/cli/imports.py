@@ -1,7 +1,7 @@
 """Do imports in kerasbench/ flow one way? Lists every import cycle between its modules, and every import
-of the command-line layers (stages/, scripts/) from the library.
+of the command-line layers (stages/, scripts/, and kerasbench/cli/ from outside it) from the library.
 
-    python -m scripts.imports [--graph]
+    kerasbench imports [--graph]
 
 Reads the source with `ast` (imports inside functions count too: a cycle hidden in a function is
 still a cycle), so it imports nothing. Exit status 1 when a cycle or an upward import exists;
@@ -9,14 +9,23 @@ still a cycle), so it imports nothing. Exit status 1 when a cycle or an upward i
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from kerasbench import cli
+
+ROOT = cli.checkout()
 PACKAGE = "kerasbench"
 UPWARD = ("stages", "scripts", "tests")
+CLI = f"{PACKAGE}.cli"   # the `kerasbench` command: it imports the library, never the other way
+
+
+def is_upward(importer: str, target: str) -> bool:
+    if target.split(".")[0] in UPWARD:
+        return True
+    outside = importer != f"{PACKAGE}.__main__" and not (importer == CLI or importer.startswith(f"{CLI}."))
+    return outside and (target == CLI or target.startswith(f"{CLI}."))
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -46,7 +55,7 @@ def graph(root: Path = ROOT) -> tuple[dict[str, set[str]], list[tuple[str, str]]
     for name, path in known.items():
         targets = imported(path)
         edges[name] = {t for t in targets if t in known and t != name}
-        upward += [(name, t) for t in sorted(targets) if t.split(".")[0] in UPWARD]
+        upward += [(name, t) for t in sorted(targets) if is_upward(name, t)]
     return edges, upward
 
 
@@ -82,7 +91,7 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser("imports", __doc__)
     parser.add_argument("--graph", action="store_true", help="print every module and what it imports")
     args = parser.parse_args(argv)
     edges, upward = graph()
@@ -96,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"upward import: {name} imports {target}")
     if not found and not upward:
         print(f"imports flow one way: {len(edges)} modules in {PACKAGE}/, no cycle, nothing from "
-              f"{', '.join(UPWARD)}")
+              f"{', '.join(UPWARD)}, nothing from {CLI} outside it")
     return 1 if found or upward else 0
 
 

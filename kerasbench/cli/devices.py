@@ -1,7 +1,7 @@
 """Which device every contender would run on here, each in its own process: the device rule of the
 train and evaluate stages (kerasbench/devices.py), checked before a long run (e.g. in the container).
 
-    python -m scripts.devices [--params params.yaml] [--framework NAME ...]
+    kerasbench devices [--params params.yaml] [--framework NAME ...]
 
 It imports each framework, so it is not a pipeline stage. Exit status 1 when a contender could not
 run as params.yaml's `device` asks.
@@ -12,19 +12,18 @@ import argparse
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-from kerasbench import backends, devices, launch, supervise
+from kerasbench import backends, cli, devices, launch, supervise
 from kerasbench.contenders import ContenderError, get
 from kerasbench.params import load_or_exit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = cli.checkout()
 
 
 def probe_all(names: list[str], device: str) -> list[dict]:
     records = []
     for name in names:
-        done = subprocess.run([sys.executable, "-m", "scripts.devices", "--probe", name, device], cwd=ROOT,
+        done = subprocess.run([sys.executable, "-m", "kerasbench.cli.devices", "--probe", name, device], cwd=ROOT,
                               env=supervise.child_env(), capture_output=True, text=True)
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
@@ -44,7 +43,7 @@ def probe(name: str, device: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser("devices", __doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--framework", action="append", metavar="NAME", help="default: params.yaml's frameworks")
     parser.add_argument("--probe", nargs=2, metavar=("FRAMEWORK", "DEVICE"), help=argparse.SUPPRESS)

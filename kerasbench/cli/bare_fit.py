@@ -1,27 +1,34 @@
 """A bare `model.fit`, no harness: the baseline the train stage's figures are checked against.
 
-    python -m scripts.bare_fit FRAMEWORK DATA_NPZ EPOCHS BATCH_SIZE SEED
+    python -m kerasbench.cli.bare_fit CONTENDER DATA_NPZ EPOCHS BATCH_SIZE SEED
 
 Selects the contender, loads and scales the data, builds and compiles the same LeNet-5 with
 the same params, then makes ONE `model.fit(epochs=EPOCHS)` call with no callbacks, timed
 from outside. Prints one JSON line: fit_s (that call) and process_s (from start to its end).
-Steady state comes from two such processes (scripts/benchmark.py): with E and 1 epochs,
+Steady state comes from two such processes (kerasbench/cli/benchmark.py): with E and 1 epochs,
 (fit_s(E) - fit_s(1)) / (E - 1) cancels the one-off costs both pay once (set-up, tracing,
 compilation, the first epoch) and leaves the per-epoch cost.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
 
-from kerasbench import backends, contenders, launch
+from kerasbench import backends, cli, contenders, launch
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
-    framework, data = sys.argv[1], sys.argv[2]
-    epochs, batch, seed = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    parser = cli.Parser(prog="python -m kerasbench.cli.bare_fit", description=__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("framework", metavar="CONTENDER")
+    parser.add_argument("data", metavar="DATA_NPZ")
+    for name in ("epochs", "batch_size", "seed"):
+        parser.add_argument(name, type=int)
+    args = parser.parse_args(argv)
+    framework, data, epochs, batch, seed = args.framework, args.data, args.epochs, args.batch_size, args.seed
     if not contenders.get(framework).is_keras:
         sys.exit(f"error: {framework} is not a Keras contender: a bare model.fit exists only for Keras")
     launch.reexec(framework)   # under the contender's interpreter (one per backend in the container)

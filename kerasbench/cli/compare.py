@@ -1,8 +1,8 @@
 """Compare the results of two commits, experiments or the workspace, asv-style.
 
-    python -m scripts.compare BASE [HEAD] [--only-changed] [--factor F] [--metric REGEX] [--force]
+    kerasbench compare BASE [HEAD] [--only-changed] [--factor F] [--metric REGEX] [--force]
                               [--disturbed mark|drop|refuse] [--fail-on-undecided]
-    python -m scripts.compare BASE HEAD --until-decided [--budget 20m] [--state DIR] [--factor F] [--metric REGEX]
+    kerasbench compare BASE HEAD --until-decided [--budget 20m] [--state DIR] [--factor F] [--metric REGEX]
 
 BASE and HEAD are each a git revision (commit, branch, tag, HEAD~1), a DVC experiment name
 (matched against the last component of refs/exps/...) or `workspace` (HEAD's default), or several
@@ -31,18 +31,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from kerasbench import adaptive, diff, diff_text, stats
+from kerasbench import adaptive, cli, diff, diff_text, stats
 from kerasbench.results import WORKSPACE, ResultsError, Revision, resolve, resolve_side
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line and exit status 2, like every other bad input
-        print(f"compare: error: {message}", file=sys.stderr)
-        sys.exit(2)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog="python -m scripts.compare", description=__doc__.splitlines()[0])
+    parser = cli.parser("compare", __doc__)
     parser.add_argument("base", help="git revision, DVC experiment name, or 'workspace'; several, "
                                       "comma-separated, are rounds of one configuration")
     parser.add_argument("head", nargs="?", default=WORKSPACE, help="the same (default: workspace)")

@@ -1,9 +1,8 @@
-"""Write requirements.lock, requirements/pip.lock and requirements/torch-cpu.lock (`make lock`), every pin with
-the sha256 of the files it may install, so that setup installs with `--require-hashes`.
+"""Write requirements.lock, requirements/pip.lock and requirements/torch-cpu.lock (`kerasbench lock`), every pin
+with the sha256 of the files it may install, so that setup installs with `--require-hashes`.
 
-    python scripts/lock.py VENV_PYTHON TORCH_INDEX LOCK TORCH_LOCK     (make lock: from a freshly installed venv)
-    python scripts/lock.py --hash LOCK                                  (add hashes to LOCK's pins as they are)
-
+`main(VENV_PYTHON, TORCH_INDEX, LOCK, TORCH_LOCK)` locks a freshly installed venv; `write_locks` with
+`pinned(lines)` rewrites a lock's pins as they are, hashes added (`kerasbench lock --hash LOCK`).
 LOCK gets every installed distribution of VENV_PYTHON pinned (`pip freeze --all`) except pip and
 torch; requirements/pip.lock gets pip alone (installed first, with its hash). Each pin's hashes come
 from PyPI's JSON API: every wheel that CPython 3.11 on Linux x86-64 can install, and the source
@@ -24,9 +23,10 @@ from pathlib import Path
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from kerasbench.files import write_text  # noqa: E402
+from kerasbench import cli
+from kerasbench.files import write_text
+
+ROOT = cli.checkout()
 
 PYPI = "https://pypi.org/pypi/{name}/json"   # every release's files with their digests
 PIP_LOCK = ROOT / "requirements" / "pip.lock"
@@ -120,14 +120,3 @@ def main(venv_python: str, torch_index: str, lock: str, torch_lock: str) -> None
     write_locks(pins, lock)
     write_text(torch_lock, f"{TORCH_HEADER}{torch[0]} \\\n    --hash=sha256:{digest}\n")
     print(f"{torch_lock}: {torch[0]} ({wheels[0].name})")
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--hash":
-        lines = Path(sys.argv[2]).read_text().splitlines()
-        lines += PIP_LOCK.read_text().splitlines() if PIP_LOCK.is_file() else []   # pip is pinned there
-        write_locks(pinned(lines), sys.argv[2])
-    elif len(sys.argv) == 5:
-        main(*sys.argv[1:])
-    else:
-        sys.exit(__doc__)

@@ -1,7 +1,7 @@
 """The prepared GPU check: the real train and evaluate stages for keras3_jax and keras3_torch on a GPU.
 
     bash scripts/gpu_check.sh            # on a machine with an NVIDIA GPU (installs what is missing)
-    python -m scripts.gpu_check [--device gpu] [--train 50000] [--test 10000] [--epochs 3] [--out DIR]
+    kerasbench gpu-check [--device gpu] [--train 50000] [--test 10000] [--epochs 3] [--out DIR]
 
 Builds a synthetic data set in the official format (50,000/10,000 images), prepares it with the
 prepare stage, then runs `stages.train` and `stages.evaluate` (each in its own processes, as
@@ -14,7 +14,6 @@ try the same path on a machine without a GPU.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -26,10 +25,10 @@ from pathlib import Path
 
 import yaml
 
-from kerasbench import supervise
+from kerasbench import cli, supervise
 from kerasbench.params import read_yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = cli.checkout()
 FRAMEWORKS = ("keras3_jax", "keras3_torch")
 # What the stages need on a machine with torch, JAX, numpy, pandas, scikit-learn, psutil, PyYAML
 # and matplotlib: keras and its dependencies, pydantic, ruamel.yaml, NVML's bindings, tabulate.
@@ -97,7 +96,7 @@ def row(work: Path, name: str, batch: int, deterministic: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser("gpu-check", __doc__)
     parser.add_argument("--device", default="gpu", choices=("gpu", "cpu", "auto"))
     parser.add_argument("--train", type=int, default=50_000)
     parser.add_argument("--test", type=int, default=10_000)

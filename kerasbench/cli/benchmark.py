@@ -1,12 +1,12 @@
 """Does the harness cost anything? The train stage's fit against a bare model.fit.
 
-    python -m scripts.benchmark [--frameworks F ...] [--batch-sizes 32 256] [--epochs 4]
+    kerasbench benchmark [--frameworks F ...] [--batch-sizes 32 256] [--epochs 4]
                                 [--data data/prepared/cifar10.npz] [--out reports/benchmark]
 
 For every Keras contender and batch size (the natives have no model.fit to compare with), three
 fresh processes on the same data and settings:
 the real train stage (timing callback, memory sampler) with EPOCHS epochs, and
-scripts/bare_fit.py (one model.fit, no callbacks, a wall clock around it) with EPOCHS and
+kerasbench/cli/bare_fit.py (one model.fit, no callbacks, a wall clock around it) with EPOCHS and
 with 1 epoch. Bare steady state is (fit(EPOCHS) - fit(1)) / (EPOCHS - 1), which cancels the
 one-off costs; `ratio` is harness/bare steady-state images/s (target >= 0.97) and
 `fit_ratio` bare/harness whole-fit time at the same epochs. Also first-epoch seconds and
@@ -14,7 +14,6 @@ peak RSS; writes benchmark.csv and .md to --out. Run it on an otherwise idle mac
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -26,11 +25,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from kerasbench import paths
+from kerasbench import cli, paths
 from kerasbench.files import write_text
 from kerasbench.params import load_or_exit, read_yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = cli.checkout()
 TARGET_RATIO = 0.97
 
 
@@ -51,8 +50,9 @@ def measure(framework: str, batch: int, epochs: int, seed: int, data: Path, work
     commands = {
         "harness": [sys.executable, "-m", "stages.train", framework, str(seed), str(data),
                     str(data.with_suffix(".json")), "model", "metrics.json", "env.json", "history.csv"],
-        "bare": [sys.executable, "-m", "scripts.bare_fit", framework, str(data), str(epochs), str(batch), str(seed)],
-        "bare_1": [sys.executable, "-m", "scripts.bare_fit", framework, str(data), "1", str(batch), str(seed)],
+        "bare": [sys.executable, "-m", "kerasbench.cli.bare_fit", framework, str(data), str(epochs), str(batch),
+                 str(seed)],
+        "bare_1": [sys.executable, "-m", "kerasbench.cli.bare_fit", framework, str(data), "1", str(batch), str(seed)],
     }
     names = list(commands)
     names = names[order % 3:] + names[:order % 3]  # rotate the order from one configuration to the next
@@ -82,9 +82,9 @@ def measure(framework: str, batch: int, epochs: int, seed: int, data: Path, work
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     params = load_or_exit()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser("benchmark", __doc__)
     parser.add_argument("--frameworks", nargs="+", default=list(params.frameworks))
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[32, 256])
     parser.add_argument("--epochs", type=int, default=4, help="per run; >= 2 so that a steady-state epoch exists")
@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=params.seeds[0])
     parser.add_argument("--data", type=Path, default=ROOT / paths.DATA)
     parser.add_argument("--out", type=Path, default=ROOT / paths.REPORTS / "benchmark")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.epochs < 2:
         parser.error("--epochs must be at least 2")
     if not args.data.exists():

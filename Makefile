@@ -44,7 +44,7 @@ setup: $(BIN)/.installed
 # exist, `make repro` runs every contender's training under its backend's GPU venv (KERASBENCH_PYTHON_*).
 # uv (pinned by hash in requirements.lock, so it comes with .venv) installs them: the same
 # --require-hashes check as pip, from PyPI only (uv reads no pip configuration), downloads in
-# parallel: 57 s for the three on the development machine with an empty cache, against 358 s with pip.
+# parallel: `make setup-gpu` took 75 s on the development machine with an empty cache, 358 s with pip.
 UV_INSTALL  = $(BIN)/uv pip install --quiet --no-deps --require-hashes --index-url https://pypi.org/simple
 GPU_VENVS   := .venvs
 GPU_PYTHONS := $(foreach b,tensorflow jax torch,$(GPU_VENVS)/$(b)/bin/.installed)
@@ -88,8 +88,8 @@ lint: setup
 bench: setup
 	$(BIN)/kerasbench benchmark $(ARGS)
 
-# Regenerate the locks (kerasbench lock: a clean venv from requirements/*.in, torch from TORCH_INDEX,
-# frozen and hashed), then the container's per-backend GPU locks (kerasbench lock --gpu).
+# Regenerate the CPU locks (kerasbench lock: a clean venv from requirements/*.in, torch from TORCH_INDEX,
+# frozen and hashed); `make gpu-lock` after it for the container's per-backend GPU locks.
 lock: setup
 	$(BIN)/kerasbench lock --torch-index $(TORCH_INDEX) --python $(PYTHON)
 

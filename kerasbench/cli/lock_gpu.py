@@ -4,9 +4,8 @@ Each container venv holds requirements/base.in, its backend's .in file and that 
 CUDA extra (the tensorflow venv, which runs DVC, tools.in and dev.in too). pip resolves them
 against PyPI with requirements.lock as constraints, so every package the project lock pins keeps
 its exact version, and the CUDA-only packages (nvidia-*, jax-cuda12-plugin, triton, ...) get
-pinned here. Each line carries the sha256 of the one file
-the image installs (CPython 3.11, Linux x86_64), so the image installs them with
-`pip install --no-deps --require-hashes`.
+pinned here. Each line carries the sha256 of the one file the image installs (CPython 3.11,
+Linux x86_64), so the image installs them with `pip install --no-deps --require-hashes`.
 
     kerasbench lock --gpu            # all three
     kerasbench lock --gpu jax        # one

@@ -68,7 +68,7 @@ def next_loss_scale(finite, scale, good_steps, where):
     LOSS_SCALE_GROWTH_STEPS-th good step in a row doubles it. Returns (scale, good_steps)."""
     grow = good_steps == LOSS_SCALE_GROWTH_STEPS - 1
     return (where(finite, where(grow, scale * 2, scale), scale / 2),
-            where(finite & ~grow, good_steps + 1, 0 * good_steps))
+            where(finite & ~grow, good_steps + 1, 0 * good_steps))   # a zero of good_steps' dtype
 
 
 def adam_epsilon(step, epsilon: float = 1e-7, beta_2: float = 0.999):

@@ -127,10 +127,26 @@ def trees(folder: Path, side: str, rounds: int) -> list[Directory]:
     return [Directory(folder / side / f"r{k}", f"{side} round {k}") for k in range(1, rounds + 1)]
 
 
-def look(folder: Path, state: State, rounds: int, factor: float, metric: str | None) -> diff.Outcome:
+class Finished:
+    """Each finished round's runs and samples, read once: a round is written whole and never changes, and
+    every look reads all rounds so far (without this, reading grows with the square of the rounds)."""
+
+    def __init__(self) -> None:
+        self.read: dict[tuple[Path, int], tuple] = {}
+
+    def __call__(self, tree: Directory, round_no: int = 0) -> tuple:
+        key = (tree.root, round_no)
+        if key not in self.read:
+            self.read[key] = samples.load(tree, round_no)
+        return self.read[key]
+
+
+def look(folder: Path, state: State, rounds: int, factor: float, metric: str | None,
+         load: Callable[..., tuple] = samples.load) -> diff.Outcome:
     """Look `rounds` (1, 2, ...): the complete rounds compared, at that look's alpha."""
     return diff.diff(trees(folder, "base", rounds), trees(folder, "head", rounds), factor,
-                     metric=figures(state, metric), force=True, alpha=verdict.look_alpha(verdict.ALPHA, rounds))
+                     metric=figures(state, metric), force=True, alpha=verdict.look_alpha(verdict.ALPHA, rounds),
+                     load=load)
 
 
 def open_rows(outcome: diff.Outcome, interest: tuple[str, ...]) -> list[diff.Row]:
@@ -139,9 +155,10 @@ def open_rows(outcome: diff.Outcome, interest: tuple[str, ...]) -> list[diff.Row
     return [r for r in outcome.rows if r.figure in interest and r.comparison.mark not in final]
 
 
-def best_epochs(folder: Path, state: State, rounds: int, current: int) -> int:
+def best_epochs(folder: Path, state: State, rounds: int, current: int,
+                load: Callable[..., tuple] = samples.load) -> int:
     """Kalibera & Jones' epochs per process (module docstring), from both sides' processes so far."""
-    frames = [diff.load_side(trees(folder, side, rounds)).frame for side in ("base", "head")]
+    frames = [diff.load_side(trees(folder, side, rounds), load).frame for side in ("base", "head")]
     wanted = 2
     for fw in dict.fromkeys(frames[0]["framework"]):
         steady = [samples.select(f, fw, "steady_epoch_s") for f in frames]
@@ -176,12 +193,13 @@ def until_decided(base: Revision, head: Revision, folder: Path, budget_s: float,
         raise ResultsError(f"--budget {duration(budget_s)} is too small for one round (about {duration(one_round)}: "
                            f"one process of each contender on both sides)")
     prepared: set[str] = set()   # checked out and its data made only when a round runs in this session
+    finished = Finished()
     started, outcome, reason = time.monotonic(), None, ""
     epochs = next((r["epochs"] for r in reversed(state.rounds)), None)
     while True:
         rounds = min(len(state.done("base")), len(state.done("head")))
         if rounds:
-            outcome = look(folder, state, rounds, factor, metric)
+            outcome = look(folder, state, rounds, factor, metric, finished)
             pending = open_rows(outcome, interest)
             if not pending:
                 reason = f"every comparison of interest decided after {rounds} round(s)"
@@ -191,7 +209,7 @@ def until_decided(base: Revision, head: Revision, folder: Path, budget_s: float,
             per_round = state.spent / rounds
             committed = {s.params.get("train", {}).get("epochs") for s in sides.values()}
             if rounds >= 2 and len(committed) == 1 and None not in committed:   # the sides agree on epochs
-                epochs = best_epochs(folder, state, rounds, epochs or committed.pop())
+                epochs = best_epochs(folder, state, rounds, epochs or committed.pop(), finished)
         else:
             per_round = one_round
         if state.spent + per_round > budget_s:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pandas as pd
 
@@ -80,13 +80,13 @@ class Side:
     params: dict
 
 
-def load_side(trees: Sequence[Tree]) -> Side:
-    """Every round's runs and samples (labelled with the round); raises ResultsError when a round has no
-    results or the rounds are not one configuration."""
+def load_side(trees: Sequence[Tree], load: Callable[..., tuple] = samples.load) -> Side:
+    """Every round's runs and samples (labelled with the round; `load` reads one round); raises ResultsError
+    when a round has no results or the rounds are not one configuration."""
     runs: list[samples.Run] = []
     frames, prints, first, seen = [], {}, read_params(trees[0]), {}
     for number, tree in enumerate(trees):
-        own_runs, frame = samples.load(tree, round_no=number)
+        own_runs, frame = load(tree, round_no=number)
         if not own_runs:
             raise ResultsError(f"no results at {tree.label} (no metrics/train/<contender>-<seed>.json "
                                "for the contenders and seeds in its params.yaml)")
@@ -169,7 +169,7 @@ def _count(selection: pd.DataFrame) -> int:
 
 def diff(base: Sequence[Tree], head: Sequence[Tree], factor: float = stats.FACTOR,
          metric: str | None = None, force: bool = False, disturbed: str = "mark",
-         alpha: float = verdict.ALPHA) -> Outcome:
+         alpha: float = verdict.ALPHA, load: Callable[..., tuple] = samples.load) -> Outcome:
     """Every contender x figure of both sides, each given as its rounds (usually one tree); raises
     ResultsError when a side has no results, or (disturbed="refuse") when a process was disturbed."""
     try:
@@ -180,7 +180,7 @@ def diff(base: Sequence[Tree], head: Sequence[Tree], factor: float = stats.FACTO
         raise ResultsError(f"--factor must be a finite number above 1 (the smallest change worth a mark), got {factor}")
     if disturbed not in DISTURBED:
         raise ResultsError(f"--disturbed must be one of {', '.join(DISTURBED)}, got {disturbed!r}")
-    old, new = load_side(base), load_side(head)
+    old, new = load_side(base, load), load_side(head, load)
     noisy = {"base": disturbed_processes(old), "head": disturbed_processes(new)}
     if disturbed == "refuse" and (noisy["base"] or noisy["head"]):
         raise ResultsError("disturbed processes (--disturbed refuse): " + "; ".join(

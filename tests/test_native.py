@@ -181,9 +181,30 @@ def test_unknown_optimizer_or_precision_is_a_clear_error():
 
 # ---- each framework in its own process ------------------------------------------------------
 
+# Checks that need no fresh process of their own run together, one process per backend (an import
+# of TensorFlow is seconds). The short fit comes first, so that process is a fresh one when it fits;
+# the bitwise test fits again in another fresh process, and save/load keep their own processes.
+CHECKS = ["params", "jit:off", "jit:default", "precision:mixed_bfloat16", "precision:mixed_float16", "overflow"]
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    d = tmp_path_factory.mktemp("checks")
+    done: dict[str, dict] = {}
+
+    def get(backend: str, check: str) -> dict:
+        if backend not in done:
+            fit = f"history:{d / backend}"
+            results = helper("checks", backend, fit, *CHECKS)
+            done[backend] = results | {"history": (results.pop(fit), (d / backend).read_text())}
+        return done[backend][check]
+    return get
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_parameter_count_and_keras_weight_layout(backend):
-    result = helper("params", backend)
+def test_parameter_count_and_keras_weight_layout(checked, backend):
+    result = checked(backend, "params")
     assert result["count"] == 62_006
     assert result["shapes"] == [list(shape) for _, shape in common.WEIGHTS]
     assert result["describe"]["compute_dtype"] == "float32" and result["describe"]["variable_dtype"] == "float32"
@@ -212,17 +233,13 @@ def test_same_loss_as_keras_after_one_step_from_the_same_weights(backend):
 
 
 @pytest.fixture(scope="module")
-def histories(tmp_path_factory):
-    """Two fresh processes per backend: the same short fit (256 images, validation 25%, shuffled)."""
+def histories(tmp_path_factory, checked):
+    """The same short fit (256 images, validation 25%, shuffled) in two fresh processes per backend."""
     d = tmp_path_factory.mktemp("histories")
     out = {}
     for backend in BACKENDS:
-        runs = []
-        for run in (1, 2):
-            path = d / f"{backend}-{run}"
-            result = helper("history", backend, str(path))
-            runs.append((result, path.read_text()))
-        out[backend] = runs
+        second = helper("history", backend, str(d / backend))
+        out[backend] = [checked(backend, "history"), (second, (d / backend).read_text())]
     return out
 
 
@@ -248,8 +265,8 @@ def test_the_natives_start_and_train_alike(histories):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_jit_false_runs_eagerly(backend):
-    result = helper("jit", backend, "off")
+def test_jit_false_runs_eagerly(checked, backend):
+    result = checked(backend, "jit:off")
     assert result["describe"]["jit_compile"] is False and result["describe"]["jit_meaning"].startswith("eager")
     assert result["traced"] == [False] * 6  # the model function ran, untraced, for each of 2 x 3 batches
     assert result["compiled"]["wrapped"] in ("LeNet5", "method")
@@ -262,8 +279,8 @@ def test_jit_false_runs_eagerly(backend):
     ("jax", {"jit_compile": True, "jit_meaning": "jax.jit (XLA)", "traced": [True]}),
     ("tensorflow", {"jit_compile": False, "jit_meaning": "tf.function graph, no XLA", "traced": [True]}),
 ])
-def test_default_jit_is_the_frameworks_own(backend, expected):
-    result = helper("jit", backend, "default")
+def test_default_jit_is_the_frameworks_own(checked, backend, expected):
+    result = checked(backend, "jit:default")
     assert result["describe"]["jit_compile"] is expected["jit_compile"]
     assert result["describe"]["jit_meaning"] == expected["jit_meaning"]
     assert result["traced"] == expected["traced"]  # traced once, then the compiled step ran 6 batches
@@ -289,8 +306,8 @@ def test_jit_true_compiles(backend):
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("policy, dtype", [("mixed_bfloat16", "bfloat16"), ("mixed_float16", "float16")])
-def test_mixed_precision_takes_effect_on_cpu(backend, policy, dtype):
-    result = helper("precision", backend, policy)
+def test_mixed_precision_takes_effect_on_cpu(checked, backend, policy, dtype):
+    result = checked(backend, f"precision:{policy}")
     assert result["describe"]["compute_dtype"] == dtype and result["describe"]["variable_dtype"] == "float32"
     observed = result["observed"]
     assert observed.pop("weights") == "float32"
@@ -302,8 +319,8 @@ def test_mixed_precision_takes_effect_on_cpu(backend, policy, dtype):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_float16_loss_scaling_follows_keras(backend):
-    result = helper("overflow", backend)
+def test_float16_loss_scaling_follows_keras(checked, backend):
+    result = checked(backend, "overflow")
     assert result["unchanged_after_overflow"] and result["scale_after_overflow"] == result["initial"] / 2
     assert result["changed_after_finite"] and result["scale_after_finite"] == 2.0**15
 

@@ -47,7 +47,7 @@ def run_stage(workdir: Path, repeats: int | str, out: str) -> subprocess.Complet
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     d = write_random_data(tmp_path_factory.mktemp("repeat"), 256, 64)
-    write_stage_params(d, ["keras3_torch", "keras3_jax"], epochs=2, batch_size=64)
+    write_stage_params(d, ["torch_native", "jax_native"], epochs=2, batch_size=64)
     return d
 
 
@@ -64,13 +64,13 @@ def test_two_repeats_rerun_every_contender_in_a_fresh_process(workdir):
     assert done.returncode == 0, done.stderr
     out = workdir / "two"
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(["order.json"] + [f"{fw}-0-r1{ext}" for fw in ("keras3_torch", "keras3_jax")
+    assert names == sorted(["order.json"] + [f"{fw}-0-r1{ext}" for fw in ("torch_native", "jax_native")
                                                for ext in (".json", ".env.json", ".csv", ".eval.json",
                                                            ".eval.env.json", ".inference.csv")])
     order = json.loads((out / "order.json").read_text())
-    assert [(r["round"], r["framework"]) for r in order["runs"]] == [(k, fw) for k, fw, _ in
-                                                                    schedule(["keras3_torch", "keras3_jax"], [0], 2, 0)]
-    for fw in ("keras3_torch", "keras3_jax"):
+    pairs = [(r["round"], r["framework"]) for r in order["runs"]]
+    assert pairs == [(k, fw) for k, fw, _ in schedule(["torch_native", "jax_native"], [0], 2, 0)]
+    for fw in ("torch_native", "jax_native"):
         metrics = json.loads((out / f"{fw}-0-r1.json").read_text())
         assert metrics["epochs"] == 2 and metrics["time"]["first_epoch_s"] > 0
         assert len(pd.read_csv(out / f"{fw}-0-r1.csv")) == 2

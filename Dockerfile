@@ -53,7 +53,7 @@ RUN groupadd --gid "${USER_GID}" bench \
     && git config --system user.email "kerasbench@localhost" \
     && install -d -o "${USER_UID}" -g "${USER_GID}" /work
 
-# One venv per backend, each from its lock (kerasbench/cli/lock.py): -c requirements.lock makes the
+# One venv per backend, each from its lock (kerasbench lock, uv pip compile): -c requirements.lock makes the
 # build fail if a GPU lock disagrees with the project lock; --no-deps --require-hashes installs
 # exactly the listed files. Locks first and code last, so a code change rebuilds nothing here.
 # The pip cache is a BuildKit cache mount, not a layer: the CUDA 12 wheels that the tensorflow

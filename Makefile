@@ -88,10 +88,11 @@ lint: setup
 bench: setup
 	$(BIN)/kerasbench benchmark $(ARGS)
 
-# Regenerate the CPU locks (kerasbench lock: a clean venv from requirements/*.in, torch from TORCH_INDEX,
-# frozen and hashed); `make gpu-lock` after it for the container's per-backend GPU locks.
+# Regenerate every lock from requirements/*.in (kerasbench lock: uv pip compile --generate-hashes for
+# CPython 3.11 on x86-64 Linux, PyPI alone, torch's CPU wheel from TORCH_INDEX's torch page); the
+# versions they pin stay unless a .in file asks for another. `make gpu-lock`: the container's three alone.
 lock: setup
-	$(BIN)/kerasbench lock --torch-index $(TORCH_INDEX) --python $(PYTHON)
+	$(BIN)/kerasbench lock --torch-from $(TORCH_INDEX)/torch/
 
 gpu-lock: setup
-	$(BIN)/kerasbench lock --gpu
+	$(BIN)/kerasbench lock gpu-tensorflow gpu-jax gpu-torch

@@ -55,7 +55,7 @@ def test_the_installed_command_runs_without_a_traceback():
     assert script.is_file(), "make setup installs the package: pip install --editable ."
     done = subprocess.run([str(script), "compare", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0 and done.stdout.startswith("usage: kerasbench compare")
-    done = subprocess.run([str(script), "lock", "--gpu", "cuda99"], capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run([str(script), "lock", "--check", "cuda99"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr == ("kerasbench lock: error: unknown backend(s) cuda99; known: tensorflow, jax, torch "
+    assert done.stderr == ("kerasbench lock: error: unknown lock(s) cuda99; known: tensorflow, jax, torch "
                            "(see kerasbench lock --help)\n")

@@ -18,14 +18,15 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from kerasbench import contenders, launch
-from kerasbench.cli import lock_gpu
+from kerasbench.cli import lock as lock_tool
+from kerasbench.cli import lock_check
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"
 PROJECT_LOCK = REPO / "requirements.lock"
 
 
-LOCK_SCRIPT = lock_gpu
+LOCK_SCRIPT = lock_check
 
 
 # ---------------------------------------------------------------- reading the files
@@ -103,7 +104,7 @@ def pins(path: Path) -> dict[str, str]:
 
 def requirement_names(path: Path) -> set[str]:
     lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
-    return {canonicalize_name(Requirement(line).name) for line in lines if line}
+    return {canonicalize_name(Requirement(line).name) for line in lines if line and not line.startswith("-")}
 
 
 def venv_of(contender: contenders.Contender) -> str:
@@ -230,7 +231,7 @@ def test_runs_dvc_repro_as_a_non_root_user_on_a_safe_repository():
 
 # ---------------------------------------------------------------- the GPU locks
 
-@pytest.mark.parametrize("venv", sorted(LOCK_SCRIPT.VENVS))
+@pytest.mark.parametrize("venv", LOCK_SCRIPT.BACKENDS)
 def test_gpu_lock_keeps_the_project_locks_versions(venv):
     project, gpu = pins(PROJECT_LOCK), pins(LOCK_SCRIPT.lock_path(venv))
     differ = {name: (project[name], gpu[name]) for name in project.keys() & gpu.keys() if project[name] != gpu[name]}
@@ -238,16 +239,16 @@ def test_gpu_lock_keeps_the_project_locks_versions(venv):
                         f"run kerasbench lock --gpu {venv}")
 
 
-@pytest.mark.parametrize("venv", sorted(LOCK_SCRIPT.VENVS))
+@pytest.mark.parametrize("venv", LOCK_SCRIPT.BACKENDS)
 def test_gpu_lock_pins_its_inputs_with_hashes(venv):
-    lock = LOCK_SCRIPT.lock_path(venv)
-    gpu = pins(lock)
-    files, extras = LOCK_SCRIPT.VENVS[venv]
-    wanted = set().union(*(requirement_names(REPO / f) for f in files))
-    wanted |= {canonicalize_name(Requirement(e).name) for e in extras}
-    assert not wanted - gpu.keys(), f"{lock.name} lacks {sorted(wanted - gpu.keys())}"
-    entries = re.split(r"\n(?=\S)", "\n".join(line for line in lock.read_text().splitlines()
-                                               if not line.startswith("#")).strip())
+    path = LOCK_SCRIPT.lock_path(venv)
+    gpu = pins(path)
+    made = lock_tool.LOCKS[f"gpu-{venv}"]
+    assert REPO / made.output == path and "requirements.lock" in made.constraints
+    wanted = set().union(*(requirement_names(REPO / f) for f in made.inputs))
+    assert not wanted - gpu.keys(), f"{path.name} lacks {sorted(wanted - gpu.keys())}"
+    entries = re.split(r"\n(?=\S)", "\n".join(line for line in path.read_text().splitlines()
+                                               if not line.lstrip().startswith("#")).strip())
     assert len(entries) == len(gpu)
     assert all(re.search(r"--hash=sha256:[0-9a-f]{64}", entry) for entry in entries)
 
@@ -262,7 +263,7 @@ def test_lock_script_asks_pypi_only(monkeypatch):
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("venv", sorted(LOCK_SCRIPT.VENVS))
+@pytest.mark.parametrize("venv", LOCK_SCRIPT.BACKENDS)
 def test_gpu_lock_installs_for_the_image_platform_from_pypi(venv, tmp_path):
     """What `docker build` installs, resolved on PyPI for CPython 3.11 / glibc 2.35 / x86-64 with hashes."""
     problem = LOCK_SCRIPT.check(venv, tmp_path)

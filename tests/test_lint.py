@@ -29,7 +29,7 @@ def test_every_import_is_declared_and_every_dependency_used():
 def test_the_library_never_imports_the_command_line():
     assert imports.is_upward("kerasbench.report.build", "kerasbench.cli.compare")
     assert imports.is_upward("kerasbench.stats", "scripts")
-    assert not imports.is_upward("kerasbench.cli.lock", "kerasbench.cli.lock_gpu")
+    assert not imports.is_upward("kerasbench.cli.lock", "kerasbench.cli.lock_check")
     assert not imports.is_upward("kerasbench.__main__", "kerasbench.cli")
 
 

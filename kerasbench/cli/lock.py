@@ -1,73 +1,163 @@
-"""Regenerate the lock files from requirements/*.in (every pin with its sha256, for --require-hashes).
+"""Regenerate the lock files from requirements/*.in with `uv pip compile --generate-hashes`.
 
-    kerasbench lock                      # requirements.lock, requirements/pip.lock, requirements/torch-cpu.lock
-    kerasbench lock --gpu [BACKEND ...]  # the container's requirements/gpu-<backend>.lock (after the above)
-    kerasbench lock --check [BACKEND ...]   # does PyPI still serve every file the GPU locks pin?
-    kerasbench lock --hash LOCK          # add hashes to LOCK's pins as they are, without re-resolving
+    kerasbench lock                       # every lock (LOCKS below)
+    kerasbench lock gpu-jax torch-cpu     # the named ones
+    kerasbench lock --upgrade             # re-resolve to the newest releases
+    kerasbench lock --check [BACKEND ...] # does PyPI still serve every file the GPU locks pin?
 
-The CPU locks come from a clean venv in build/lock-venv with every .in file installed (torch from
---torch-index), frozen, each pin hashed from PyPI (kerasbench/cli/lock_pip.py); the GPU locks are
-resolved on PyPI for the image's platform with requirements.lock as constraints
-(kerasbench/cli/lock_gpu.py). Run it on CPython 3.11, Linux x86-64: the locks' interpreter.
+Each lock is resolved without installing anything, for one interpreter and platform that uv's
+command line names (CPython 3.11 on x86-64 Linux: glibc 2.28 for this machine's locks, 2.35 for
+the image's Ubuntu 22.04), from PyPI alone; torch's CPU build comes from --torch-from (PyTorch's
+CPU page, or a folder holding the wheel). uv keeps every version the existing lock pins unless
+--upgrade or a .in file asks for another, so running it twice changes nothing. Every pin carries
+the sha256 of each file it may install and, in a comment, what needs it.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from kerasbench import cli
-from kerasbench.cli import lock_gpu, lock_pip
+from kerasbench.cli import lock_check
+from kerasbench.files import write_text
 
 ROOT = cli.checkout()
-TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
+PYPI = "https://pypi.org/simple"
+TORCH_FROM = "https://download.pytorch.org/whl/cpu/torch/"   # a page of links to torch's CPU wheels
+CPU = ("requirements/base.in", "requirements/tools.in", "requirements/dev.in", "requirements/local.in",
+       "requirements/tensorflow.in", "requirements/jax.in", "requirements/torch.in")
 
 
-def cpu_locks(python: str, torch_index: str) -> None:
-    venv = ROOT / "build" / "lock-venv"
-    shutil.rmtree(venv, ignore_errors=True)
-    bin_python = str(venv / "bin" / "python")
-    inputs = [arg for path in sorted((ROOT / "requirements").glob("*.in")) for arg in ("-r", str(path))]
-    for cmd in ([python, "-m", "venv", str(venv)],
-                [bin_python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
-                [bin_python, "-m", "pip", "install", "--quiet", "--extra-index-url", torch_index, *inputs]):
-        subprocess.run(cmd, check=True)
-    try:
-        lock_pip.main(bin_python, torch_index, str(ROOT / "requirements.lock"),
-                      str(ROOT / "requirements" / "torch-cpu.lock"))
-    finally:
-        shutil.rmtree(venv, ignore_errors=True)
+@dataclass(frozen=True)
+class Lock:
+    output: str
+    inputs: tuple[str, ...]
+    about: str
+    glibc: str = "2_28"
+    constraints: tuple[str, ...] = ()
+    omit: tuple[str, ...] = ()      # resolved, but pinned in another lock
+    torch_cpu: bool = False         # torch's CPU build from --torch-from
+    only_torch: bool = False        # the CPU wheel alone: no index but --torch-from, no dependencies
+
+
+def gpu(backend: str, *inputs: str) -> Lock:
+    return Lock(f"requirements/gpu-{backend}.lock", ("requirements/base.in", *inputs),
+                f"the container's {backend} venv (docs/container.md), installed with --no-deps "
+                "--require-hashes; every version requirements.lock pins is kept", glibc="2_35",
+                constraints=("requirements.lock",))
+
+
+# In the order they are made: the CPU lock is constrained by torch-cpu's pin, the GPU locks by the CPU lock.
+LOCKS = {
+    "pip": Lock("requirements/pip.lock", ("requirements/pip.in",),
+                "pip itself, installed before requirements.lock (make setup)"),
+    "torch-cpu": Lock("requirements/torch-cpu.lock", ("requirements/torch-cpu.in",),
+                      "torch alone, its CPU build (\"+cpu\"): PyPI's Linux wheel of that version is the CUDA "
+                      "build; make setup installs it from PyTorch's CPU index", only_torch=True),
+    "cpu": Lock("requirements.lock", CPU, "every package of this machine's .venv (make setup) but pip and "
+                "torch, which have their own locks", constraints=("requirements/torch-cpu.lock",),
+                omit=("torch", "pip"), torch_cpu=True),
+    "gpu-tensorflow": gpu("tensorflow", "requirements/tensorflow.in", "requirements/tools.in",
+                          "requirements/dev.in", "requirements/cuda-tensorflow.in"),
+    "gpu-jax": gpu("jax", "requirements/jax.in", "requirements/cuda-jax.in"),
+    "gpu-torch": gpu("torch", "requirements/torch.in"),   # PyPI's Linux torch wheel is the CUDA build
+}
+
+
+def uv() -> str:
+    found = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if not found:
+        sys.exit("error: uv not found: `make setup` installs it into .venv (requirements/local.in)")
+    return found
+
+
+def command(name: str, torch_from: str, upgrade: bool) -> list[str]:
+    """The uv command line that makes lock `name`, with paths relative to the checkout."""
+    lock = LOCKS[name]
+    cmd = ["uv", "pip", "compile", *lock.inputs, "--output-file", lock.output, "--generate-hashes",
+           "--python-version", "3.11", "--python-platform", f"x86_64-manylinux_{lock.glibc}", "--no-header",
+           "--no-config"]
+    cmd += ["--no-index"] if lock.only_torch else ["--index-url", PYPI]
+    if lock.only_torch or lock.torch_cpu:
+        # the CPU wheel's source carries torch alone, so taking each package's best match is safe
+        cmd += ["--find-links", torch_from, "--index-strategy", "unsafe-best-match"]
+    cmd += ["--no-deps"] if lock.only_torch else []
+    cmd += [arg for c in lock.constraints for arg in ("--constraint", c)]
+    cmd += [arg for p in lock.omit for arg in ("--no-emit-package", p)]
+    return cmd + (["--upgrade"] if upgrade else [])
+
+
+def header(name: str, cmd: list[str]) -> str:
+    lock = LOCKS[name]
+    shown = " ".join(shlex.quote(a) for a in cmd if a != "--upgrade")
+    return (f"# {lock.output}: {lock.about}.\n# Made by `kerasbench lock {name}` (do not edit), which runs\n"
+            f"#   {shown}\n")
+
+
+def versions(text: str) -> str:
+    """A lock's `name==version` lines alone: uv prefers what its output file pins, and would keep that
+    file's hashes too; without them every hash is read from the index again."""
+    return "".join(line.split()[0] + "\n" for line in text.splitlines() if "==" in line and line[0].isalnum())
+
+
+def hash_local_wheel(pins: str, folder: Path) -> str:
+    """uv pins a wheel found in a local folder without a hash: its sha256, added to the torch pin."""
+    found = re.search(r"^torch==(\S+)$", pins, re.MULTILINE)
+    if not found:
+        return pins
+    wheels = sorted(folder.glob(f"torch-{found[1]}-cp311-cp311-*linux*_x86_64.whl"))
+    if not wheels:
+        sys.exit(f"error: {folder} has no torch {found[1]} wheel for CPython 3.11 on x86-64 Linux")
+    digests = []
+    for wheel in wheels:
+        with wheel.open("rb") as f:
+            digests.append(f"    --hash=sha256:{hashlib.file_digest(f, 'sha256').hexdigest()}")
+    return pins.replace(found[0], " \\\n".join([found[0], *digests]), 1)
+
+
+def make(name: str, torch_from: str, upgrade: bool) -> None:
+    cmd = command(name, torch_from, upgrade)
+    out = ROOT / LOCKS[name].output
+    before = out.read_text() if out.is_file() else None
+    if before is not None:
+        write_text(out, versions(before))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "PIP_"))}   # no local indexes
+    done = subprocess.run([uv(), *cmd[1:], "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode:
+        if before is not None:
+            write_text(out, before)   # the lock as it was
+        sys.exit(f"error: {name}: uv could not resolve {' '.join(LOCKS[name].inputs)}:\n{done.stderr.strip()}")
+    pins = out.read_text()   # uv rewrites the whole file (--no-header): the header goes on top again
+    if LOCKS[name].only_torch and Path(torch_from).is_dir():
+        pins = hash_local_wheel(pins, Path(torch_from))
+    write_text(out, header(name, cmd) + pins)
+    print(f"{LOCKS[name].output}: {sum(1 for line in pins.splitlines() if '==' in line)} packages")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = cli.parser("lock", __doc__)
-    what = parser.add_mutually_exclusive_group()
-    what.add_argument("--gpu", action="store_true", help="the container's per-backend GPU locks")
-    what.add_argument("--check", action="store_true", help="check that PyPI still serves the GPU locks' files")
-    what.add_argument("--hash", metavar="LOCK", type=Path, help="add hashes to an existing lock's pins")
-    parser.add_argument("backends", nargs="*", metavar="BACKEND", help=f"with --gpu or --check: "
-                        f"{', '.join(lock_gpu.VENVS)} (default: all)")
-    parser.add_argument("--torch-index", default=TORCH_INDEX, help=f"torch's CPU build (default {TORCH_INDEX})")
-    parser.add_argument("--python", default=sys.executable, help="the interpreter of the lock venv (CPython 3.11)")
+    parser.add_argument("locks", nargs="*", metavar="LOCK", help=f"{', '.join(LOCKS)} (default: all); "
+                        f"with --check: {', '.join(lock_check.BACKENDS)}")
+    parser.add_argument("--check", action="store_true", help="check that PyPI still serves the GPU locks' files")
+    parser.add_argument("--upgrade", action="store_true", help="the newest releases the .in files allow")
+    parser.add_argument("--torch-from", default=TORCH_FROM, metavar="URL_OR_FOLDER",
+                        help=f"where torch's CPU wheel is found (default {TORCH_FROM})")
     args = parser.parse_args(argv)
-    unknown = [b for b in args.backends if b not in lock_gpu.VENVS]
-    if unknown or (args.backends and not (args.gpu or args.check)):
-        parser.error(f"unknown backend(s) {', '.join(unknown)}; known: {', '.join(lock_gpu.VENVS)}" if unknown
-                     else "backends go with --gpu or --check")
-    if args.hash:
-        if not args.hash.is_file():
-            parser.error(f"{args.hash}: no such lock file")
-        lines = args.hash.read_text().splitlines()
-        pip_lock = ROOT / "requirements" / "pip.lock"
-        lines += pip_lock.read_text().splitlines() if pip_lock.is_file() else []   # pip is pinned there
-        lock_pip.write_locks(lock_pip.pinned(lines), str(args.hash))
-    elif args.check:
-        return lock_gpu.check_all(args.backends)
-    elif args.gpu:
-        lock_gpu.write_all(args.backends)
-    else:
-        cpu_locks(args.python, args.torch_index)
+    known = lock_check.BACKENDS if args.check else list(LOCKS)
+    unknown = [name for name in args.locks if name not in known]
+    if unknown:
+        parser.error(f"unknown lock(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    if args.check:
+        return lock_check.check_all(args.locks)
+    for name in [n for n in LOCKS if n in (args.locks or LOCKS)]:
+        make(name, args.torch_from, args.upgrade)
     return 0
 
 

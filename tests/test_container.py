@@ -166,7 +166,7 @@ def test_image_installs_from_the_project_lock_and_the_gpu_locks():
             source = files.get(requirement)
             assert source and source.parent == REPO / "requirements" and source.name.startswith("gpu-"), \
                 f"{install['venv']}: installs {requirement}, which is not a GPU lock COPYed from requirements/"
-            assert source.exists(), f"{source} is missing: run kerasbench lock --gpu"
+            assert source.exists(), f"{source} is missing: run make gpu-lock"
 
 
 def test_each_contender_gets_its_backends_gpu_build_in_its_own_venv():
@@ -236,7 +236,7 @@ def test_gpu_lock_keeps_the_project_locks_versions(venv):
     project, gpu = pins(PROJECT_LOCK), pins(LOCK_SCRIPT.lock_path(venv))
     differ = {name: (project[name], gpu[name]) for name in project.keys() & gpu.keys() if project[name] != gpu[name]}
     assert not differ, (f"requirements/gpu-{venv}.lock disagrees with requirements.lock (project, gpu): {differ}; "
-                        f"run kerasbench lock --gpu {venv}")
+                        f"run kerasbench lock gpu-{venv}")
 
 
 @pytest.mark.parametrize("venv", LOCK_SCRIPT.BACKENDS)

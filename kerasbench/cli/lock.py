@@ -126,18 +126,22 @@ def make(name: str, torch_from: str, upgrade: bool) -> None:
     cmd = command(name, torch_from, upgrade)
     out = ROOT / LOCKS[name].output
     before = out.read_text() if out.is_file() else None
-    if before is not None:
-        write_text(out, versions(before))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "PIP_"))}   # no local indexes
-    done = subprocess.run([uv(), *cmd[1:], "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True)
-    if done.returncode:
+    made = False
+    try:
         if before is not None:
-            write_text(out, before)   # the lock as it was
-        sys.exit(f"error: {name}: uv could not resolve {' '.join(LOCKS[name].inputs)}:\n{done.stderr.strip()}")
-    pins = out.read_text()   # uv rewrites the whole file (--no-header): the header goes on top again
-    if LOCKS[name].only_torch and Path(torch_from).is_dir():
-        pins = hash_local_wheel(pins, Path(torch_from))
-    write_text(out, header(name, cmd) + pins)
+            write_text(out, versions(before))
+        done = subprocess.run([uv(), *cmd[1:], "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True)
+        if done.returncode:
+            sys.exit(f"error: {name}: uv could not resolve {' '.join(LOCKS[name].inputs)}:\n{done.stderr.strip()}")
+        pins = out.read_text()   # uv rewrites the whole file (--no-header): the header goes on top again
+        if LOCKS[name].only_torch and Path(torch_from).is_dir():
+            pins = hash_local_wheel(pins, Path(torch_from))
+        write_text(out, header(name, cmd) + pins)
+        made = True
+    finally:
+        if not made and before is not None:
+            write_text(out, before)   # failed or interrupted: the lock as it was
     print(f"{LOCKS[name].output}: {sum(1 for line in pins.splitlines() if '==' in line)} packages")
 
 

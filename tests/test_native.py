@@ -196,7 +196,8 @@ def checked(tmp_path_factory):
         if backend not in done:
             fit = f"history:{d / backend}"
             results = helper("checks", backend, fit, *CHECKS)
-            done[backend] = results | {"history": (results.pop(fit), (d / backend).read_text())}
+            history = results.pop(fit)
+            done[backend] = {**results, "history": (history, (d / backend).read_text())}
         return done[backend][check]
     return get
 

@@ -29,7 +29,6 @@ from kerasbench.cli import lock_check
 from kerasbench.files import write_text
 
 ROOT = cli.checkout()
-PYPI = "https://pypi.org/simple"
 TORCH_FROM = "https://download.pytorch.org/whl/cpu/torch/"   # a page of links to torch's CPU wheels
 CPU = ("requirements/base.in", "requirements/tools.in", "requirements/dev.in", "requirements/local.in",
        "requirements/tensorflow.in", "requirements/jax.in", "requirements/torch.in")
@@ -84,11 +83,12 @@ def command(name: str, torch_from: str, upgrade: bool) -> list[str]:
     cmd = ["uv", "pip", "compile", *lock.inputs, "--output-file", lock.output, "--generate-hashes",
            "--python-version", "3.11", "--python-platform", f"x86_64-manylinux_{lock.glibc}", "--no-header",
            "--no-config"]
-    cmd += ["--no-index"] if lock.only_torch else ["--index-url", PYPI]
-    if lock.only_torch or lock.torch_cpu:
-        # the CPU wheel's source carries torch alone, so taking each package's best match is safe
-        cmd += ["--find-links", torch_from, "--index-strategy", "unsafe-best-match"]
-    cmd += ["--no-deps"] if lock.only_torch else []
+    if lock.only_torch:   # the CPU wheel alone: its source and no index, no dependencies
+        cmd += ["--no-index", "--find-links", torch_from, "--no-deps"]
+    else:
+        cmd += ["--index-url", lock_check.INDEX]
+    if lock.torch_cpu:   # torch's version is only in the CPU wheel's source, which carries torch alone:
+        cmd += ["--find-links", torch_from, "--index-strategy", "unsafe-best-match"]   # best match is safe
     cmd += [arg for c in lock.constraints for arg in ("--constraint", c)]
     cmd += [arg for p in lock.omit for arg in ("--no-emit-package", p)]
     return cmd + (["--upgrade"] if upgrade else [])

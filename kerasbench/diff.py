@@ -18,8 +18,9 @@ whose samples include one is marked `*` and counted; "drop" leaves their samples
 (and says how many); "refuse" stops with one line naming them.
 
 Rounds: a side may be several trees, results of one configuration run at different times (e.g. base,
-head, head, base). Their samples are pooled, each process labelled by its round, so that a drift of
-the machine between sessions lands on both sides and shows up as spread, not as a change. The rounds
+head, head, base). Their samples are pooled and the round becomes the unit of replication
+(kerasbench/samples.py `units`), so that a drift of the machine between sessions lands on both sides
+and shows up as spread, not as a change. The rounds
 of one side must have the same params.yaml and fingerprints.
 """
 from __future__ import annotations

@@ -49,7 +49,8 @@ def legend(factor: float, alpha: float) -> str:
             f"{factor:.2f}×, `~` different but smaller than {factor:.2f}×, `?` undecided (more processes would "
             "tell), `!` newly failing, `x` not comparable. \"could only have seen ≥ r×\": the smallest change "
             f"this comparison would have found with {verdict.POWER:.0%} power. The unit of replication is the "
-            "process (steady epochs and inference passes are modelled within their process), the spread is "
+            "process (steady epochs and inference passes are modelled within their process), or the round on "
+            "a side that pools several; the spread is "
             "moderated across the comparison's figures and contenders (kerasbench/verdict.py). Base and head: "
             "median ± half its 99% interval (†: min–max, fewer than 8 samples). Ratio = head / base: above 1 is "
             "slower for times and memory, faster for images/s.")
@@ -71,9 +72,10 @@ def markdown(outcome: Outcome, only_changed: bool = False) -> str:
              else "No figures to compare."]
     counts = {mark: sum(r.comparison.mark == mark for r in outcome.rows) for mark in stats.MARKS}
     lines += ["", legend(outcome.factor, outcome.alpha),
-              *(["", f"Rounds: base {outcome.base_rounds}, head {outcome.head_rounds}; each side's rounds are "
-                      "pooled, every process labelled with its round, so machine drift between sessions counts "
-                      "as spread."] if max(outcome.base_rounds, outcome.head_rounds) > 1 else []),
+              *(["", f"Rounds: base {outcome.base_rounds}, head {outcome.head_rounds}; a side with "
+                      "several is summarised by its round means (the round is its unit of replication), so "
+                      "machine drift between sessions counts as spread, never as a change."]
+                if max(outcome.base_rounds, outcome.head_rounds) > 1 else []),
               *(["", outcome.sequential] if outcome.sequential else []),
               "", "Counted: " + ", ".join(f"{counts[m]} `{m}`" for m in stats.MARKS) + "."]
     if any(any(r.disturbed) for r in outcome.rows):

@@ -197,6 +197,18 @@ def processes(selection: pd.DataFrame) -> list[tuple[int, int, int]]:
     return list(selection[PROCESS].itertuples(index=False, name=None))
 
 
+def units(selection: pd.DataFrame) -> list:
+    """The unit of replication of each sample: its training process, or its round where the selection
+    pools several rounds (compare's base, head, head, base). A round's processes ran in one session of
+    the machine and share its state (clocks, neighbours, thermal), so a drift between sessions is
+    visible only as the spread of round means: with processes as the unit, two sessions that differ
+    make every process of one side look unlike every process of the other (seen in CI, 2026-12-03: one
+    base round 2x slower than the rest, an identical re-run called 1.47x faster)."""
+    if selection["round"].nunique() > 1:
+        return list(selection["round"])
+    return processes(selection)
+
+
 def load(tree: Tree, round_no: int = 0) -> tuple[list[Run], pd.DataFrame]:
     """The runs params.yaml asks for that the tree holds (kerasbench/records.py), and their samples."""
     runs = records.load(tree, round_no)

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.e2e
+@pytest.mark.quiet
 def test_benchmark_measures_harness_and_bare_fit(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (2048, 32, 32, 3), dtype=np.uint8)  # epochs long enough to stand out of the noise

@@ -161,6 +161,7 @@ def test_a_cpu_burner_beside_the_process_is_seen_and_a_quiet_run_is_not():
 
 
 @pytest.mark.e2e
+@pytest.mark.quiet
 def test_two_trainers_at_once_are_both_disturbed_and_one_alone_is_not(tmp_path):
     """What `dvc queue start -j 2` (or two `dvc repro` in two clones) does to a machine: two training processes
     at once. Each must come out disturbed, not merely slower; the same process alone must not."""

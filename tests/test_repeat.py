@@ -98,6 +98,7 @@ def test_a_failing_run_leaves_nothing(workdir):
 
 
 @pytest.mark.e2e
+@pytest.mark.quiet
 def test_auto_repeats_add_rounds_until_decided_or_the_budget(tmp_path):
     """repeats: auto with keras3_torch and its baseline torch_native: rounds until their comparison
     decides, within max_repeats 3 (two rounds of the stage); order.json says how many processes and why

@@ -15,7 +15,8 @@ train, repeat and evaluate stages depend on them, so DVC retrains exactly the co
 changed, a no-op `dvc repro` runs nothing and `dvc status` is clean. The files are committed, so a
 fresh clone and `dvc exp run --queue` have them. A stage started by plain `dvc repro` compares its
 contender's file with this machine first (`stale`) and stops, naming what differs, when it is out
-of date: results are never recorded under another environment's fingerprint.
+of date: results are never recorded under another environment's fingerprint. The same step writes
+dvclive/dvc.yaml, the live epoch charts for params.yaml's runs (kerasbench/liveplots.py).
 """
 from __future__ import annotations
 
@@ -135,6 +136,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"fingerprint: {len(found)} contenders, {len(written)} changed"
           f"{' (' + ', '.join(written) + ')' if written else ''}; NVIDIA driver: {nvidia['driver'] or 'none'}"
           f"{'; GPUs: ' + ', '.join(nvidia['gpus']) if nvidia['gpus'] else ''}")
+    if Path("params.yaml").exists():   # the other file DVC must see before it runs (kerasbench/liveplots.py)
+        from kerasbench import liveplots
+        liveplots.main([])
 
 
 if __name__ == "__main__":

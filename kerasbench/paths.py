@@ -21,6 +21,8 @@ EPOCHS = "epochs.csv"                      # in REPORTS: every contender's media
 FINGERPRINTS = "results/fingerprints"
 MODELS, COMPILE_CACHE = "models", "models/compile-cache"
 LIVE = "dvclive"
+LIVE_PLOTS = f"{LIVE}/dvc.yaml"              # the live epoch charts (kerasbench/liveplots.py), from params.yaml
+LIVE_TEMPLATE = "plots/templates/live.json"  # their Vega-Lite template: one line per contender and seed
 # Keys of run_files(): what each file holds.
 TRAIN, ENV, HISTORY = "train", "env", "history"                     # training: numbers, environment, epochs
 EVAL, EVAL_ENV, INFERENCE = "eval", "eval_env", "inference"         # evaluation: numbers, environment, passes
@@ -60,6 +62,11 @@ def read_files(framework: str, seed: int, repeat: int, everything: bool = False)
 
 def live_dir(framework: str, seed: int) -> str:
     return f"{LIVE}/{framework}-{seed}"
+
+
+def live_series(framework: str, seed: int, series: str) -> str:
+    """The file dvclive writes one per-epoch series into (`step` and the series, tab-separated)."""
+    return f"{live_dir(framework, seed)}/plots/metrics/{series}.tsv"
 
 
 def model_dir(framework: str, seed: int) -> str:

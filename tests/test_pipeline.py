@@ -172,5 +172,9 @@ def test_plots_render_offline_and_diff(repo, tmp_path):
     for fw in FRAMEWORKS:
         assert f"plots_confusion_{fw}-0_csv" in html
     assert not any(f"plots_history_{fw}" in html for fw in FRAMEWORKS)   # no longer one chart per run
+    # the live epochs (dvclive/dvc.yaml, written with the fingerprints): one chart a series, every run on it
+    assert "Seconds per epoch, live" in html and "Training accuracy per epoch, live" in html
+    for fw in FRAMEWORKS:
+        assert f"{fw}-0/plots/metrics/epoch_s.tsv" in html
     sh(repo, "dvc", "plots", "diff", "HEAD", "-o", str(tmp_path / "diff"))
     assert (tmp_path / "diff/index.html").exists()

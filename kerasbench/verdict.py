@@ -16,8 +16,7 @@ k - 1 degrees of freedom) and the pooled within-process variance. Head against b
   by an empirical-Bayes prior fitted over every cell of the same comparison (`fit_prior`: Smyth's
   limma, "many features, few replicates", moment estimates of a scaled inverse-chi-square prior
   d0, s0^2): s~^2 = (d0 s0^2 + nu s^2) / (d0 + nu) on nu + d0 df. A contender measured with two
-  processes a side borrows the spread the other figures and contenders showed on this machine,
-  unless its own spread is beyond what the prior allows (`outlying`): then it keeps its own;
+  processes a side borrows the spread the other figures and contenders showed on this machine;
 - never below within / m (a process mean of m epochs cannot vary less than its epochs do);
 - the interval exp(d +- t * se), level 1 - alpha; with no prior and one process a side there is
   no variance to tell a change from a process's luck: the interval is unbounded (`?`).
@@ -164,21 +163,9 @@ def moments(s2: np.ndarray, d: np.ndarray) -> Prior:
     return Prior(math.exp(mean + float(special.digamma(d0 / 2)) - math.log(d0 / 2)), d0)
 
 
-def outlying(var: float, df: float, prior: Prior, alpha: float = ALPHA) -> bool:
-    """Whether a variance is too large for the prior: beyond the 1 - alpha quantile of s0^2 F(df, d0).
-    The prior is fitted over every figure of a comparison; one whose processes disagree far more than
-    the others' (a session of one side slowed by a neighbour the probe cannot see) is such a feature,
-    and shrinking its variance toward the quiet figures' would call its drift a change (limma's robust
-    hyperparameters, Phipson et al. 2016, give outliers little prior weight for the same reason)."""
-    if not (df > 0 and math.isfinite(var) and prior.df > 0 and math.isfinite(prior.s2)):
-        return False
-    return var > prior.s2 * float(sps.f.isf(alpha, df, min(prior.df, DF_MAX)))
-
-
 def moderated(var: float, df: float, prior: Prior) -> tuple[float, float]:
-    """(variance, df) after shrinking toward the prior; NaN, 0 when there is neither. An outlying
-    variance (`outlying`) is kept as it is, on its own df."""
-    if prior.df == 0 or not math.isfinite(prior.s2) or outlying(var, df, prior):
+    """(variance, df) after shrinking toward the prior; NaN, 0 when there is neither."""
+    if prior.df == 0 or not math.isfinite(prior.s2):
         return (var, df) if df > 0 else (math.nan, 0.0)
     if math.isinf(prior.df):
         return prior.s2, math.inf

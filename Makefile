@@ -70,18 +70,20 @@ repro: setup
 	$(BIN)/python -m kerasbench.fingerprint
 	$(BIN)/kerasbench repro $(ARGS)
 
-test: setup
-	$(BIN)/python -m pytest -m "not e2e" $(ARGS)
+# Each tier in two halves: the tests that time nothing run WORKERS at a time, a file to a worker
+# (pytest-xdist; each file's module fixtures, the Slurm cluster among them, stay in one process);
+# those marked `quiet` assert on what they measured of the machine (verdicts, interference), so they
+# run after, alone. Both halves always run; either failing fails the target (a half that ARGS leaves
+# empty, pytest's exit status 5, does not).
+WORKERS ?= 2
+HALF = $(BIN)/python -m pytest -m "$(1)" $(2) $(ARGS) || { s=$$?; [ $$s -eq 5 ] || rc=$$s; }
+TWO_HALVES = rc=0; $(call HALF,$(1) and not quiet,-n $(WORKERS) --dist loadfile); $(call HALF,$(1) and quiet,); exit $$rc
 
-# The e2e tests that time nothing run E2E_WORKERS at a time, a file to a worker (pytest-xdist: each
-# file's module fixtures, the Slurm cluster among them, stay in one process); those marked `quiet`
-# assert on what they measured of the machine, so they run after, alone. Both halves always run.
-E2E_WORKERS ?= 2
+test: setup
+	$(call TWO_HALVES,not e2e)
+
 test-e2e: setup
-	rc=0; \
-	$(BIN)/python -m pytest -m "e2e and not quiet" -n $(E2E_WORKERS) --dist loadfile $(ARGS) || rc=$$?; \
-	$(BIN)/python -m pytest -m "e2e and quiet" $(ARGS) || rc=$$?; \
-	exit $$rc
+	$(call TWO_HALVES,e2e)
 
 test-all: setup
 	$(BIN)/python -m pytest $(ARGS)

@@ -143,6 +143,7 @@ def measure_on(cpu: int) -> dict:
 
 
 @pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs Linux's /proc/stat")
+@pytest.mark.quiet
 def test_a_cpu_burner_beside_the_process_is_seen_and_a_quiet_run_is_not():
     cpu = max(os.sched_getaffinity(0))
     quiet = measure_on(cpu)

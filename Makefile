@@ -24,14 +24,18 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 
 # Re-installs only when a lock file changed since the last install.
 # Every file is checked against its hash in the locks (--require-hashes): a tampered or substituted
-# package stops the setup with pip's message.
-# Then kerasbench itself, editable (--no-deps: its dependencies are the locks; setuptools from the lock
-# builds it, no build isolation, so nothing unpinned is fetched): the `kerasbench` command.
+# package stops the setup with the installer's message. pip installs pip and uv (requirements/pip.lock);
+# uv installs requirements.lock from PYPI_INDEX (uv reads no pip configuration; downloads in parallel);
+# pip installs torch's CPU build from TORCH_INDEX alone (pip: a machine's pip configuration may point
+# at a local copy). Then kerasbench itself, editable (--no-deps: its dependencies are the locks;
+# setuptools from the lock builds it, no build isolation, so nothing unpinned is fetched).
+PYPI_INDEX ?= https://pypi.org/simple
+UV_INSTALL  = $(BIN)/uv pip install --quiet --no-deps --require-hashes --index-url $(PYPI_INDEX)
 $(BIN)/.installed: $(LOCK) $(PIP_LOCK) $(TORCH_LOCK) pyproject.toml
 	@$(CHECK_PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r $(PIP_LOCK)
-	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r $(LOCK)
+	$(UV_INSTALL) --python $(BIN)/python -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes --index-url $(TORCH_INDEX) -r $(TORCH_LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	$(BIN)/python -m pip check
@@ -42,10 +46,8 @@ setup: $(BIN)/.installed
 # A GPU host without Docker: one venv per backend from the container's GPU locks (hash-checked, pip
 # check clean), beside .venv, which keeps DVC and runs the framework-free stage processes. Once they
 # exist, `make repro` runs every contender's training under its backend's GPU venv (KERASBENCH_PYTHON_*).
-# uv (pinned by hash in requirements.lock, so it comes with .venv) installs them: the same
-# --require-hashes check as pip, from PyPI only (uv reads no pip configuration), downloads in
-# parallel: `make setup-gpu` took 75 s on the development machine with an empty cache, 358 s with pip.
-UV_INSTALL  = $(BIN)/uv pip install --quiet --no-deps --require-hashes --index-url https://pypi.org/simple
+# uv (from requirements/pip.lock, in .venv) installs them: the same --require-hashes check as pip:
+# `make setup-gpu` took 75 s on the development machine with an empty cache, 358 s with pip.
 GPU_VENVS   := .venvs
 GPU_PYTHONS := $(foreach b,tensorflow jax torch,$(GPU_VENVS)/$(b)/bin/.installed)
 setup-gpu: setup $(GPU_PYTHONS)

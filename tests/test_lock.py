@@ -33,7 +33,7 @@ def test_every_lock_names_its_inputs_and_platform():
         assert cmd[cmd.index("--python-platform") + 1] == f"x86_64-manylinux_{made.glibc}"
         assert ("--index-url" in cmd) != made.only_torch and "--upgrade" not in cmd
         assert (ROOT / made.output).read_text().startswith(f"# {made.output}: ")   # each lock says how it was made
-    assert lock.LOCKS["gpu-jax"].glibc == "2_35" and lock.LOCKS["cpu"].omit == ("torch", "pip")
+    assert lock.LOCKS["gpu-jax"].glibc == "2_35" and lock.LOCKS["cpu"].omit == ("torch", "pip", "uv")
 
 
 def test_versions_keep_the_pins_and_drop_hashes_and_comments():

@@ -239,7 +239,9 @@ def test_every_pin_of_the_cpu_lock_carries_hashes():
     assert lock.count("--hash=sha256:") >= len(entries)
     assert "pip==" in (ROOT / "requirements" / "pip.lock").read_text()
     makefile = (ROOT / "Makefile").read_text()
-    assert "--require-hashes -r $(PIP_LOCK)" in makefile and "--require-hashes -r $(LOCK)" in makefile
+    assert "--require-hashes -r $(PIP_LOCK)" in makefile                  # pip and uv, by pip
+    assert "UV_INSTALL  = $(BIN)/uv pip install --quiet --no-deps --require-hashes" in makefile
+    assert "$(UV_INSTALL) --python $(BIN)/python -r $(LOCK)" in makefile  # the rest, by uv, hash-checked
 
 
 def test_a_tampered_hash_fails_setup_with_pips_message(tmp_path):

@@ -56,13 +56,14 @@ def gpu(backend: str, *inputs: str) -> Lock:
 # In the order they are made: the CPU lock is constrained by torch-cpu's pin, the GPU locks by the CPU lock.
 LOCKS = {
     "pip": Lock("requirements/pip.lock", ("requirements/pip.in",),
-                "pip itself, installed before requirements.lock (make setup)"),
+                "pip and uv, which pip installs first (make setup); uv installs requirements.lock"),
     "torch-cpu": Lock("requirements/torch-cpu.lock", ("requirements/torch-cpu.in",),
                       "torch alone, its CPU build (\"+cpu\"): PyPI's Linux wheel of that version is the CUDA "
                       "build; make setup installs it from PyTorch's CPU index", only_torch=True),
-    "cpu": Lock("requirements.lock", CPU, "every package of this machine's .venv (make setup) but pip and "
-                "torch, which have their own locks", constraints=("requirements/torch-cpu.lock",),
-                omit=("torch", "pip"), torch_cpu=True),
+    "cpu": Lock("requirements.lock", CPU, "every package of this machine's .venv (make setup) but pip, uv "
+                "and torch, which have their own locks",
+                constraints=("requirements/torch-cpu.lock", "requirements/pip.lock"),
+                omit=("torch", "pip", "uv"), torch_cpu=True),
     "gpu-tensorflow": gpu("tensorflow", "requirements/tensorflow.in", "requirements/tools.in",
                           "requirements/dev.in", "requirements/cuda-tensorflow.in"),
     "gpu-jax": gpu("jax", "requirements/jax.in", "requirements/cuda-jax.in"),

@@ -29,8 +29,8 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # --compile-bytecode as pip does, so no first import pays for compiling); pip installs torch's CPU
 # build from TORCH_INDEX alone (a machine's pip configuration may point at a local copy). Then
 # kerasbench itself, editable (--no-deps: its dependencies are the locks; setuptools from the lock
-# builds it, no build isolation, so nothing unpinned is fetched). A clean setup: 110-125 s with pip
-# alone, 42-48 s with uv (docs/environments.md).
+# builds it, no build isolation, so nothing unpinned is fetched). A clean setup: 106-125 s with pip
+# alone, 59-62 s with uv (docs/environments.md).
 PYPI_INDEX ?= https://pypi.org/simple
 UV_INSTALL  = $(BIN)/uv pip install --quiet --no-deps --require-hashes --compile-bytecode --index-url $(PYPI_INDEX)
 $(BIN)/.installed: $(LOCK) $(PIP_LOCK) $(TORCH_LOCK) pyproject.toml

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -244,7 +245,9 @@ def test_every_pin_of_the_cpu_lock_carries_hashes():
     assert "$(UV_INSTALL) --python $(BIN)/python -r $(LOCK)" in makefile  # the rest, by uv, hash-checked
 
 
-def test_a_tampered_hash_fails_setup_with_pips_message(tmp_path):
+def test_a_tampered_hash_fails_setup_with_the_installers_message(tmp_path):
+    """requirements.lock is installed by uv the Makefile's way (UV_INSTALL), pip.lock and torch's by pip:
+    a hash that does not match stops either, naming the package, and installs nothing."""
     lock = (ROOT / "requirements.lock").read_text()
     entry = next(e for e in lock.split("\n") if e.startswith("appdirs=="))
     tampered = tmp_path / "tampered.lock"
@@ -253,6 +256,16 @@ def test_a_tampered_hash_fails_setup_with_pips_message(tmp_path):
                            "--require-hashes", "-r", str(tampered)], capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
     assert "THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE" in done.stderr, done.stderr
+    target = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(target)], check=True)
+    uv_install = re.search(r"^UV_INSTALL  = \$\(BIN\)/uv (.*)$", (ROOT / "Makefile").read_text(), re.M)[1]
+    uv_install = uv_install.replace("$(PYPI_INDEX)", "https://pypi.org/simple").split()
+    done = subprocess.run([str(Path(sys.executable).parent / "uv"), *uv_install, "--python", str(target / "bin/python"),
+                           "-r", str(tampered)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "UV_CACHE_DIR": str(tmp_path / "uv-cache")})
+    assert done.returncode != 0
+    assert "Hash mismatch for `appdirs==1.4.4`" in done.stderr, done.stderr
+    assert not list((target / "lib").glob("python3*/site-packages/appdirs*")), "nothing installed"
 
 
 # ---------------------------------------------------------------- impossible results

@@ -14,7 +14,10 @@
 # one public projects pin for this tag; Docker Hub cannot be reached from the development machine,
 # so check it before a release with `docker buildx imagetools inspect nvidia/cuda:12.9.1-base-ubuntu22.04`
 # (docs/container.md), and update tag and digest together.
-FROM nvidia/cuda:12.9.1-base-ubuntu22.04@sha256:59436e8ac61921052d8f420be8b8cb8b117f1d7cc643397a289e37aaa0b83ea1
+# BASE_IMAGE: a Debian 12 base builds the same image without a GPU runtime's settings, where the CUDA
+# image cannot be pulled (scripts/build_image.sh makes one with debootstrap and builds with podman).
+ARG BASE_IMAGE=nvidia/cuda:12.9.1-base-ubuntu22.04@sha256:59436e8ac61921052d8f420be8b8cb8b117f1d7cc643397a289e37aaa0b83ea1
+FROM ${BASE_IMAGE}
 
 # The base image would refuse to start on a driver older than CUDA 12.9's (575). The wheels
 # accept less: TensorFlow 2.21 and JAX 0.10.2 are CUDA 12 builds (driver >= 525.60.13 through
@@ -28,15 +31,20 @@ ARG DEBIAN_FRONTEND=noninteractive
 ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Python 3.11 (the lock's Python) from the deadsnakes PPA, and git for DVC.
-# OS packages follow the pinned base image's Ubuntu release and its security fixes, so they
-# are not version-pinned; every Python package is pinned by the lock files.
+# Python 3.11 (the lock's Python) and git for DVC: on Ubuntu 22.04 (the CUDA image) Python 3.11
+# comes from the deadsnakes PPA, on Debian 12 from Debian itself; nothing else differs.
+# OS packages follow the base image's release and its security fixes, so they are not
+# version-pinned; every Python package is pinned by the lock files.
 # hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates git gpg-agent software-properties-common \
-    && add-apt-repository -y ppa:deadsnakes/ppa \
+RUN . /etc/os-release \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates git \
+    && if [ "${ID}" != debian ]; then \
+        apt-get install -y --no-install-recommends gpg-agent software-properties-common \
+        && add-apt-repository -y ppa:deadsnakes/ppa \
+        && apt-get purge -y --auto-remove software-properties-common gpg-agent; \
+    fi \
     && apt-get install -y --no-install-recommends python3.11 python3.11-venv \
-    && apt-get purge -y --auto-remove software-properties-common gpg-agent \
     && rm -rf /var/lib/apt/lists/*
 
 # A non-root user (match the host's with --build-arg USER_UID=$(id -u) or docker run --user).

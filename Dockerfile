@@ -66,25 +66,29 @@ RUN groupadd --gid "${USER_GID}" bench \
 # exactly the listed files. Locks first and code last, so a code change rebuilds nothing here.
 # The pip cache is a BuildKit cache mount, not a layer: the CUDA 12 wheels that the tensorflow
 # and jax venvs share, and any unchanged wheel after a lock update, are downloaded once.
+# Behind a TLS-inspecting proxy, pip must trust the proxy's CA: mount the host's bundle into the build
+# and name it, e.g. `-v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro --build-arg
+# PIP_CERT=/run/host-ca.crt` (podman; docs/container.md). Unset, pip uses the image's own bundle.
+ARG PIP_CERT=
 COPY requirements.lock /opt/locks/
 COPY requirements/gpu-tensorflow.lock /opt/locks/
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     python3.11 -m venv /opt/venvs/tensorflow \
-    && /opt/venvs/tensorflow/bin/python -m pip install --no-deps --require-hashes \
+    && /opt/venvs/tensorflow/bin/python -m pip install --no-deps --require-hashes ${PIP_CERT:+--cert "$PIP_CERT"} \
         -c /opt/locks/requirements.lock -r /opt/locks/gpu-tensorflow.lock \
     && /opt/venvs/tensorflow/bin/python -m pip check
 
 COPY requirements/gpu-jax.lock /opt/locks/
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     python3.11 -m venv /opt/venvs/jax \
-    && /opt/venvs/jax/bin/python -m pip install --no-deps --require-hashes \
+    && /opt/venvs/jax/bin/python -m pip install --no-deps --require-hashes ${PIP_CERT:+--cert "$PIP_CERT"} \
         -c /opt/locks/requirements.lock -r /opt/locks/gpu-jax.lock \
     && /opt/venvs/jax/bin/python -m pip check
 
 COPY requirements/gpu-torch.lock /opt/locks/
 RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     python3.11 -m venv /opt/venvs/torch \
-    && /opt/venvs/torch/bin/python -m pip install --no-deps --require-hashes \
+    && /opt/venvs/torch/bin/python -m pip install --no-deps --require-hashes ${PIP_CERT:+--cert "$PIP_CERT"} \
         -c /opt/locks/requirements.lock -r /opt/locks/gpu-torch.lock \
     && /opt/venvs/torch/bin/python -m pip check
 

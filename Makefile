@@ -20,7 +20,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup setup-gpu repro test test-e2e test-all lint bench lock gpu-lock
+.PHONY: setup setup-gpu repro test test-e2e test-all lint bench lock gpu-lock image
 
 # Re-installs only when a lock file changed since the last install.
 # Every file is checked against its hash in the locks (--require-hashes): a tampered or substituted
@@ -109,3 +109,7 @@ lock: setup
 
 gpu-lock: setup
 	$(BIN)/kerasbench lock gpu-tensorflow gpu-jax gpu-torch
+
+# The image on a local Debian 12 base, with podman or docker (scripts/image.sh, docs/container.md).
+image:
+	scripts/image.sh build

@@ -15,7 +15,7 @@
 # so check it before a release with `docker buildx imagetools inspect nvidia/cuda:12.9.1-base-ubuntu22.04`
 # (docs/container.md), and update tag and digest together.
 # BASE_IMAGE: a Debian 12 base builds the same image without a GPU runtime's settings, where the CUDA
-# image cannot be pulled (scripts/build_image.sh makes one with debootstrap and builds with podman).
+# image cannot be pulled (scripts/image.sh makes one with debootstrap and builds with podman or docker).
 ARG BASE_IMAGE=nvidia/cuda:12.9.1-base-ubuntu22.04@sha256:59436e8ac61921052d8f420be8b8cb8b117f1d7cc643397a289e37aaa0b83ea1
 FROM ${BASE_IMAGE}
 

@@ -202,8 +202,9 @@ def units(selection: pd.DataFrame) -> list:
     pools several rounds (compare's base, head, head, base). A round's processes ran in one session of
     the machine and share its state (clocks, neighbours, thermal), so a drift between sessions is
     visible only as the spread of round means: with processes as the unit, two sessions that differ
-    make every process of one side look unlike every process of the other (seen in CI, 2026-12-03: one
-    base round 2x slower than the rest, an identical re-run called 1.47x faster)."""
+    make every process of one side look unlike every process of the other (CI, 2026-12-03: an identical
+    re-run called 1.47x faster, the base's steady epochs 0.714±0.118 s against the head's 0.478±0.022 s,
+    as one slow base session would give; tests/test_compare.py builds that case)."""
     if selection["round"].nunique() > 1:
         return list(selection["round"])
     return processes(selection)

@@ -184,8 +184,10 @@ def history(index: int, seed: int, times: list[float], gpu: bool = False) -> pd.
 def write_run(root: Path, framework: str, seed: int, *, index: int | None = None, synthetic: bool = True,
               gpu: bool = False, epochs: int = 3, repeats: int = 1, passes: int = 5, slow: float = 1.0,
               deterministic: bool = False, noise: int = 0, train: dict | None = None, env: dict | None = None,
-              eval: dict | None = None, others: dict[int, float] | None = None) -> None:
-    """Every result file of one contender x seed under root/metrics and root/plots; `noise` draws other jitter."""
+              eval: dict | None = None, others: dict[int, float] | None = None,
+              inference_slow: float | None = None) -> None:
+    """Every result file of one contender x seed under root/metrics and root/plots; `noise` draws other jitter;
+    `inference_slow` (default `slow`) slows the inference passes alone."""
     index = list(BACKEND).index(framework) if index is None else index
     name = f"{framework}-{seed}"
     files: dict[Path, str] = {}
@@ -195,7 +197,8 @@ def write_run(root: Path, framework: str, seed: int, *, index: int | None = None
         t = train_metrics(index, seed, times, synthetic=synthetic, gpu=gpu, deterministic=deterministic)
         _override(t, train)
         hist = history(index, seed, times, gpu).to_csv(index=False)
-        passes_frame = inference_passes(index, seed, passes, slow, noise + 1000 * k)
+        passes_frame = inference_passes(index, seed, passes, slow if inference_slow is None else inference_slow,
+                                        noise + 1000 * k)
         ev = _override(eval_metrics(index, synthetic=synthetic, confusion=confusion, passes=passes_frame), eval)
         if k in (others or {}):
             t["interference"] = quiet(t["interference"]["window_s"], others[k])

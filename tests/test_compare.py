@@ -27,12 +27,14 @@ DRIFT = 1.25   # a whole session slower: what a shared machine did to one side i
 
 
 def write_results(root: Path, *, slow: dict[str, float] | None = None, noise: int = 0,
-                  env: dict[str, dict] | None = None, frameworks=TWO, others: dict[str, dict] | None = None) -> None:
+                  env: dict[str, dict] | None = None, frameworks=TWO, others: dict[str, dict] | None = None,
+                  training_only: bool = False) -> None:
     shutil.rmtree(root / "metrics", ignore_errors=True)
     shutil.rmtree(root / "plots", ignore_errors=True)
     for fw in frameworks:
         fx.write_run(root, fw, 0, repeats=3, epochs=5, slow=(slow or {}).get(fw, 1.0), noise=noise,
-                     env=(env or {}).get(fw), others=(others or {}).get(fw))
+                     env=(env or {}).get(fw), others=(others or {}).get(fw),
+                     inference_slow=1.0 if training_only else None)
     (root / "params.yaml").write_text(yaml.safe_dump({"frameworks": list(frameworks), "seeds": [0], "repeats": 3}))
 
 
@@ -47,7 +49,7 @@ def commit(root: Path, message: str, **results) -> str:
 def repo(tmp_path_factory) -> dict[str, str | Path]:
     """base; slower (keras3_torch 3x slower); rerun (base's pace, other jitter); newlock (another lock file);
     drifted and rerun-drifted: the base's pace in a session when the machine ran 1.25x slower, and another;
-    rerun-2: a third session at the base's pace; slow-session: one at half the pace;
+    rerun-2: a third session at the base's pace; slow-session: one whose training ran at half the pace;
     disturbed: a rerun whose second keras3_torch process had 40% of the CPUs taken by other processes."""
     root = tmp_path_factory.mktemp("compare")
     git(root, "init", "-q", "-b", "main")
@@ -59,7 +61,8 @@ def repo(tmp_path_factory) -> dict[str, str | Path]:
             "newlock": commit(root, "another lock", noise=2, env={"tf_keras": {"lock_sha256": "ab" * 32}}),
             "drifted": commit(root, "base again, machine slower", noise=4, slow={fw: DRIFT for fw in TWO}),
             "rerun-drifted": commit(root, "rerun again, machine slower", noise=5, slow={fw: DRIFT for fw in TWO}),
-            "slow-session": commit(root, "base again, machine 2x slower", noise=8, slow={fw: 2.0 for fw in TWO}),
+            "slow-session": commit(root, "base again, training 2x slower", noise=8, slow={fw: 2.0 for fw in TWO},
+                                   training_only=True),
             "disturbed": commit(root, "rerun beside a busy neighbour", noise=6, others={"keras3_torch": {1: 0.4}})}
     git(root, "update-ref", "refs/exps/5e/1f2a3b/slow-exp", shas["slower"])
     return shas
@@ -140,11 +143,11 @@ def test_rounds_put_a_session_drift_on_both_sides(repo, capsys):
 
 
 def test_one_drifted_round_on_one_side_is_never_a_change(repo, capsys):
-    """What CI did on 2026-12-03: one session of the base ran slow (steady epochs 0.95 s against 0.48 s),
-    both head sessions did not. Each process is like its round's others, so with the process as the unit
-    the base's four processes look like a wide spread that the prior (fitted over quiet figures) shrinks,
-    and an identical re-run read 1.47x faster. With the round as the unit the two base rounds disagree,
-    and the verdict is undecided."""
+    """The shape CI's medians on 2026-12-03 suggest (base steady epochs 0.714±0.118 s, head 0.478±0.022 s):
+    one base session's training ran at half the pace, both head sessions did not. It must stay undecided.
+    This fixture does not reproduce CI's false '-': judged per process it is undecided too (checked by
+    hand on 2026-12-03), because its prior is weak; with a prior of 50 df (quiet figures that agree)
+    both units call it different. So this guards the pooled verdict, not the whole cause."""
     code, out, _ = run(repo, f"{repo['base']},{repo['slow-session']}", f"{repo['rerun']},{repo['rerun-2']}",
                        capsys=capsys)
     assert code == 0, out

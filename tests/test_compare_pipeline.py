@@ -11,8 +11,8 @@ moderated across the 15 figures). compare(base+base-r2, rerun+rerun-r2) must cal
 (`=` or `?` only) and exit 0: an identical re-run in interleaved rounds. One round a side is
 not enough on a shared machine: in CI a whole session ran 16% slower than the next (steady epochs 0.191 s
 against 0.160 s, every process of one beyond every process of the other), which no per-process test can
-tell from a change; and on 2026-12-03 one base session ran 2x slower than the other three, which
-judged per process read as 1.47x faster (hence the round as the unit of a pooled side).
+tell from a change; and on 2026-12-03, judged per process, an identical re-run read 1.47x faster, its
+medians as one slow base session among four would give (hence the round as the unit of a pooled side).
 Run with `-s` to see the tables (the README shows a run's output).
 """
 from __future__ import annotations

@@ -137,3 +137,12 @@ def test_unknown_names_and_ambiguous_experiments_are_one_line_errors(tmp_path):
     elsewhere.mkdir()
     with pytest.raises(results.ResultsError, match="not inside a git repository"):
         results.resolve("HEAD", elsewhere)
+
+
+
+def test_the_unit_is_the_round_where_a_selection_pools_several():
+    rows = [(r, 0, k, 1.0) for r in range(2) for k in range(2) for _ in range(3)]   # 2 rounds x 2 processes x 3
+    both = pd.DataFrame(rows, columns=["round", "seed", "repeat", "value"])
+    assert samples.units(both) == [0] * 6 + [1] * 6
+    one = both[both["round"] == 1]
+    assert samples.units(one) == samples.processes(one) == [(1, 0, 0)] * 3 + [(1, 0, 1)] * 3

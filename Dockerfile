@@ -61,35 +61,51 @@ RUN groupadd --gid "${USER_GID}" bench \
     && git config --system user.email "kerasbench@localhost" \
     && install -d -o "${USER_UID}" -g "${USER_GID}" /work
 
-# One venv per backend, each from its lock (kerasbench lock, uv pip compile): -c requirements.lock makes the
-# build fail if a GPU lock disagrees with the project lock; --no-deps --require-hashes installs
-# exactly the listed files. Locks first and code last, so a code change rebuilds nothing here.
-# The pip cache is a BuildKit cache mount, not a layer: the CUDA 12 wheels that the tensorflow
-# and jax venvs share, and any unchanged wheel after a lock update, are downloaded once.
-# Behind a TLS-inspecting proxy, pip must trust the proxy's CA: mount the host's bundle into the build
-# and name it, e.g. `-v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro --build-arg
-# PIP_CERT=/run/host-ca.crt` (podman; docs/container.md). Unset, pip uses the image's own bundle.
+# One venv per backend, each from its lock (kerasbench lock, uv pip compile), installed as `make setup-gpu`
+# installs them on a host: pip and uv from requirements/pip.lock, then uv installs the backend's GPU lock.
+# -c requirements.lock makes the build fail if a GPU lock disagrees with the project lock; --no-deps
+# --require-hashes installs exactly the listed files, each checked against its hash. Locks first and
+# code last, so a code change rebuilds nothing here. uv's cache is a cache mount, not a layer: the CUDA
+# 12 wheels that the tensorflow and jax venvs share, and any unchanged wheel after a lock update, are
+# downloaded once (uv: 75 s for `make setup-gpu` with an empty cache, where pip took 358 s).
+# UV_CACHE_DIR may name another cache that the build mounts (scripts/image.sh's UV_CACHE, podman only).
+# Behind a TLS-inspecting proxy, pip and uv must trust the proxy's CA: mount the host's bundle into the
+# build and name it, e.g. `-v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro --build-arg
+# PIP_CERT=/run/host-ca.crt` (podman; docs/container.md). Unset, both use the image's own bundle.
 ARG PIP_CERT=
-COPY requirements.lock /opt/locks/
+ARG UV_CACHE_DIR=/root/.cache/uv
+ARG UV_LINK_MODE=copy
+ARG UV_DEFAULT_INDEX=https://pypi.org/simple
+ARG PIP_NO_CACHE_DIR=1
+COPY requirements/pip.lock requirements.lock /opt/locks/
 COPY requirements/gpu-tensorflow.lock /opt/locks/
-RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
-    python3.11 -m venv /opt/venvs/tensorflow \
+RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
+    export SSL_CERT_FILE="${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" \
+    && python3.11 -m venv /opt/venvs/tensorflow \
     && /opt/venvs/tensorflow/bin/python -m pip install --no-deps --require-hashes ${PIP_CERT:+--cert "$PIP_CERT"} \
-        -c /opt/locks/requirements.lock -r /opt/locks/gpu-tensorflow.lock \
+        -r /opt/locks/pip.lock \
+    && /opt/venvs/tensorflow/bin/uv pip install --python /opt/venvs/tensorflow/bin/python --no-deps --require-hashes \
+        --compile-bytecode -c /opt/locks/requirements.lock -r /opt/locks/gpu-tensorflow.lock \
     && /opt/venvs/tensorflow/bin/python -m pip check
 
 COPY requirements/gpu-jax.lock /opt/locks/
-RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
-    python3.11 -m venv /opt/venvs/jax \
-    && /opt/venvs/jax/bin/python -m pip install --no-deps --require-hashes ${PIP_CERT:+--cert "$PIP_CERT"} \
-        -c /opt/locks/requirements.lock -r /opt/locks/gpu-jax.lock \
+RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
+    export SSL_CERT_FILE="${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" \
+    && python3.11 -m venv /opt/venvs/jax \
+    && /opt/venvs/tensorflow/bin/uv pip install --python /opt/venvs/jax/bin/python --no-deps --require-hashes \
+        --compile-bytecode -r /opt/locks/pip.lock \
+    && /opt/venvs/tensorflow/bin/uv pip install --python /opt/venvs/jax/bin/python --no-deps --require-hashes \
+        --compile-bytecode -c /opt/locks/requirements.lock -r /opt/locks/gpu-jax.lock \
     && /opt/venvs/jax/bin/python -m pip check
 
 COPY requirements/gpu-torch.lock /opt/locks/
-RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
-    python3.11 -m venv /opt/venvs/torch \
-    && /opt/venvs/torch/bin/python -m pip install --no-deps --require-hashes ${PIP_CERT:+--cert "$PIP_CERT"} \
-        -c /opt/locks/requirements.lock -r /opt/locks/gpu-torch.lock \
+RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
+    export SSL_CERT_FILE="${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" \
+    && python3.11 -m venv /opt/venvs/torch \
+    && /opt/venvs/tensorflow/bin/uv pip install --python /opt/venvs/torch/bin/python --no-deps --require-hashes \
+        --compile-bytecode -r /opt/locks/pip.lock \
+    && /opt/venvs/tensorflow/bin/uv pip install --python /opt/venvs/torch/bin/python --no-deps --require-hashes \
+        --compile-bytecode -c /opt/locks/requirements.lock -r /opt/locks/gpu-torch.lock \
     && /opt/venvs/torch/bin/python -m pip check
 
 # Each stage re-executes itself under its contender's interpreter (kerasbench/launch.py).

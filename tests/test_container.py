@@ -24,6 +24,7 @@ from kerasbench.cli import lock_check
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"
 PROJECT_LOCK = REPO / "requirements.lock"
+PIP_LOCK = REPO / "requirements" / "pip.lock"
 
 
 LOCK_SCRIPT = lock_check
@@ -73,24 +74,36 @@ def copies() -> dict[str, Path]:
 
 
 def pip_installs() -> list[dict]:
-    """Every `<venv>/bin/python -m pip install ...` in a RUN: its venv, flags, -r and -c files."""
+    """Every install in a RUN, `<venv>/bin/python -m pip install ...` or `<bin>/uv pip install --python
+    <venv>/bin/python ...`: its venv, flags, -r and -c files."""
     found = []
     for index, (op, args) in enumerate(DOCKER):
         if op != "RUN":
             continue
         for command in args.split("&&"):
             words = [w for w in shlex.split(command) if not w.startswith("--mount=")]
-            if len(words) < 4 or not words[0].endswith("/bin/python") or words[1:4] != ["-m", "pip", "install"]:
+            if words[:1] and words[0].endswith("/bin/python") and words[1:4] == ["-m", "pip", "install"]:
+                venv, rest = PurePosixPath(words[0]).parent.parent, words[4:]
+            elif words[:1] and words[0].endswith("/bin/uv") and words[1:3] == ["pip", "install"] \
+                    and "--python" in words:
+                rest = words[3:]
+                venv = PurePosixPath(rest[rest.index("--python") + 1]).parent.parent
+            else:
                 continue
-            rest = words[4:]
             found.append({
                 "index": index,
-                "venv": str(PurePosixPath(words[0]).parent.parent),
+                "venv": str(venv),
                 "flags": {w for w in rest if w.startswith("--")},
                 "requirements": [rest[i + 1] for i, w in enumerate(rest) if w == "-r"],
                 "constraints": [rest[i + 1] for i, w in enumerate(rest) if w == "-c"],
             })
     return found
+
+
+def backend_installs() -> list[dict]:
+    """The installs of a backend's packages: every one but the installer's own (pip and uv, requirements/pip.lock)."""
+    files = copies()
+    return [i for i in pip_installs() if [files.get(r) for r in i["requirements"]] != [PIP_LOCK]]
 
 
 def pins(path: Path) -> dict[str, str]:
@@ -161,6 +174,10 @@ def test_image_installs_from_the_project_lock_and_the_gpu_locks():
     assert installs, "no pip install found in the Dockerfile"
     for install in installs:
         assert {"--no-deps", "--require-hashes"} <= install["flags"], install
+    venvs = {i["venv"] for i in installs}
+    tools = {i["venv"] for i in installs if i not in backend_installs()}
+    assert tools == venvs, f"{venvs - tools}: pip and uv are not installed from requirements/pip.lock"
+    for install in backend_installs():
         constraints = [files.get(c) for c in install["constraints"]]
         assert PROJECT_LOCK in constraints, f"{install['venv']}: not installed with -c requirements.lock"
         for requirement in install["requirements"]:
@@ -172,7 +189,7 @@ def test_image_installs_from_the_project_lock_and_the_gpu_locks():
 
 def test_each_contender_gets_its_backends_gpu_build_in_its_own_venv():
     files = copies()
-    installs = pip_installs()
+    installs = backend_installs()
     venvs = {}
     for name, contender in contenders.registry().items():
         venv = venv_of(contender)
@@ -214,7 +231,7 @@ def test_runtime_environment():
 def _locks_by_venv() -> dict[str, list[Path]]:
     files = copies()
     out: dict[str, list[Path]] = {}
-    for install in pip_installs():
+    for install in backend_installs():
         out.setdefault(install["venv"], []).extend(files[r] for r in install["requirements"])
     return out
 

@@ -9,7 +9,9 @@
 # takes it. docker is used where its daemon answers, podman otherwise (podman 4.3 on Debian 12 needs
 # runc and the cgroupfs manager on machines whose root lacks a systemd cgroup: ENGINE_OPTS).
 # Behind a TLS-inspecting proxy the host's CA bundle (HOST_CA) is mounted into the build and named
-# to pip (PIP_CERT); the proxy variables, when set, are passed on by the engine itself.
+# to pip and uv (PIP_CERT); the proxy variables, when set, are passed on by the engine itself.
+# UV_CACHE=DIR (podman only: docker build mounts no volumes) lends the build a host's uv cache, so
+# wheels that `make setup-gpu` already fetched are not fetched again (uv checks each one's hash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,14 +42,37 @@ base() {
     echo "image.sh: made $BASE with debootstrap ($MIRROR)"
 }
 
+# podman 4.3 raises the open-files and processes limits of every container; a root without
+# CAP_SYS_RESOURCE (inside a container host, as on the development machine) may not, and runc refuses
+# to start ("error setting rlimit"). Then podman keeps the host's limits (a containers.conf without
+# default_ulimits), and says so. $1: an image to try.
+limits() {
+    [ "${engine[0]}" = podman ] && [ -z "${CONTAINERS_CONF:-}" ] || return 0
+    tried=$("${engine[@]}" run --rm --network=none --entrypoint true "$1" 2>&1 || true)
+    [[ $tried == *"setting rlimit"* ]] || return 0
+    CONTAINERS_CONF=$(mktemp --suffix=.conf)
+    trap 'rm -f "$CONTAINERS_CONF"' EXIT
+    printf '[containers]\ndefault_ulimits = []\n' > "$CONTAINERS_CONF"
+    export CONTAINERS_CONF
+    echo "image.sh: this root may not raise its limits; podman keeps the host's (CONTAINERS_CONF=$CONTAINERS_CONF)" >&2
+}
+
 build() {
     base
+    limits "$BASE"
     ca=()
     if [ -r "$HOST_CA" ]; then
         ca=(-v "$HOST_CA:/run/host-ca.crt:ro" --build-arg PIP_CERT=/run/host-ca.crt)
     fi
+    cache=()
+    if [ -n "${UV_CACHE:-}" ]; then
+        [ "${engine[0]}" = podman ] || { echo "image.sh: UV_CACHE needs podman (docker build mounts no volumes)" >&2; exit 2; }
+        mkdir -p "$UV_CACHE"
+        cache=(-v "$(cd "$UV_CACHE" && pwd):/run/uv-cache" --build-arg UV_CACHE_DIR=/run/uv-cache)
+    fi
     started=$(date +%s)
-    "${engine[@]}" build "${format[@]}" --network=host --build-arg BASE_IMAGE="$BASE" "${ca[@]}" -t "$IMAGE" .
+    "${engine[@]}" build "${format[@]}" --network=host --build-arg BASE_IMAGE="$BASE" "${ca[@]}" "${cache[@]}" \
+        -t "$IMAGE" .
     echo "image.sh: built $IMAGE in $(( $(date +%s) - started )) s"
 }
 
@@ -57,6 +82,7 @@ run() {
     shift
     owner=$(stat -c %u:%g "$dir")
     [ "${owner%%:*}" != 0 ] || owner=1000:1000
+    limits "$IMAGE"
     "${engine[@]}" run --rm --network=none --user "$owner" -v "$dir":/work "$IMAGE" "$@"
 }
 

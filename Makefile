@@ -20,7 +20,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: setup setup-gpu repro test test-e2e test-all lint bench lock gpu-lock image
+.PHONY: setup setup-gpu repro test test-e2e test-image test-all lint bench lock gpu-lock image
 
 # Re-installs only when a lock file changed since the last install.
 # Every file is checked against its hash in the locks (--require-hashes): a tampered or substituted
@@ -87,7 +87,12 @@ test: setup
 	$(call TWO_HALVES,not e2e)
 
 test-e2e: setup
-	$(call TWO_HALVES,e2e)
+	$(call TWO_HALVES,e2e and not image)
+
+# The image built on a local Debian 12 base and the tiny pipeline run in it (tests/test_image.py; podman or
+# docker, scripts/image.sh): a first build is about N minutes and 19 GB, later ones reuse its layers.
+test-image: setup
+	$(BIN)/python -m pytest -m image $(ARGS)
 
 test-all: setup
 	$(BIN)/python -m pytest $(ARGS)

@@ -139,3 +139,34 @@ def write_stage_params(dest: Path, frameworks: list[str], **train) -> dict:
     params["train"].update(train)
     (dest / "params.yaml").write_text(yaml.safe_dump(params))
     return params
+
+
+def tiny_checkout(dest: Path, frameworks: list[str], env: dict) -> Path:
+    """This pipeline at its tiny size (300/100 synthetic images, 2 epochs, one inference pass) for
+    `frameworks`, in a fresh git and DVC repository at `dest`, fingerprinted under `env` and committed."""
+    repo = pipeline_copy(dest)
+    write_small_params(ROOT, repo, frameworks, 300, 100, epochs=2, evaluate_repeats=1)
+    sh(repo, str(BIN / "python"), "-m", "kerasbench.fingerprint", env=env)
+    sh(repo, "git", "init", "-q", env=env)
+    sh(repo, str(BIN / "dvc"), "init", "-q", env=env)
+    sh(repo, "git", "add", "-A", env=env)
+    sh(repo, "git", "commit", "-qm", "tiny pipeline", env=env)
+    return repo
+
+
+def assert_trained_under(repo: Path, frameworks: list[str], pythons: dict[str, str], device: str) -> None:
+    """Every contender in `repo` trained under its backend's interpreter (`pythons`: backend -> python), a
+    CUDA build, on `device`, and was evaluated; the report was written."""
+    import json
+
+    from kerasbench import paths
+    for fw in frameworks:
+        files = paths.run_files(fw, 0)
+        env_record = json.loads((repo / files[paths.ENV]).read_text())
+        backend = env_record["backend"]
+        assert env_record["executable"] == pythons[backend], fw   # its backend's venv
+        assert env_record["cuda_build"], f"{fw}: {backend} under {pythons[backend]} is not a CUDA build"
+        assert env_record["device"] == device, fw   # device: auto; without a GPU the CUDA build runs on the CPU
+        evaluated = json.loads((repo / files[paths.EVAL]).read_text())
+        assert 0 <= evaluated["test"]["accuracy"] <= 1
+    assert (repo / paths.REPORTS / "report.md").exists() and (repo / paths.REPORTS / "index.html").exists()

@@ -9,7 +9,6 @@ to reuse them.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -19,7 +18,7 @@ import pytest
 import yaml
 
 from kerasbench import host
-from tests.helpers import BIN, ROOT, pipeline_copy, sh, tool_env, write_small_params
+from tests.helpers import BIN, ROOT, assert_trained_under, sh, tiny_checkout, tool_env
 
 pytestmark = pytest.mark.e2e
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -39,26 +38,11 @@ def gpu_venvs(tmp_path_factory) -> Path:
 
 
 def test_every_default_contender_runs_the_pipeline_under_the_gpu_venvs(gpu_venvs, tmp_path):
-    repo = pipeline_copy(tmp_path / "repo")
     frameworks = yaml.safe_load((ROOT / "params.yaml").read_text())["frameworks"]
-    write_small_params(ROOT, repo, frameworks, 300, 100, epochs=2, evaluate_repeats=1)
-    pythons = {f"KERASBENCH_PYTHON_{b.upper()}": str(gpu_venvs / b / "bin" / "python") for b in BACKENDS}
-    env = tool_env(**pythons)
-    sh(repo, str(BIN / "python"), "-m", "kerasbench.fingerprint", env=env)
-    sh(repo, "git", "init", "-q", env=env)
-    sh(repo, str(BIN / "dvc"), "init", "-q", env=env)
-    sh(repo, "git", "add", "-A", env=env)
-    sh(repo, "git", "commit", "-qm", "tiny, GPU venvs", env=env)
+    pythons = {b: str(gpu_venvs / b / "bin" / "python") for b in BACKENDS}
+    env = tool_env(**{f"KERASBENCH_PYTHON_{b.upper()}": python for b, python in pythons.items()})
+    repo = tiny_checkout(tmp_path / "repo", frameworks, env)
     started = time.perf_counter()
     sh(repo, str(BIN / "dvc"), "repro", env=env, timeout=3600)
     print(f"dvc repro, {len(frameworks)} contenders under the GPU venvs: {time.perf_counter() - started:.0f} s")
-    on = "gpu" if host.nvidia_host()["gpus"] else "cpu"
-    for fw in frameworks:
-        env_record = json.loads((repo / f"metrics/train/{fw}-0.env.json").read_text())
-        backend = env_record["backend"]
-        assert env_record["executable"] == pythons[f"KERASBENCH_PYTHON_{backend.upper()}"], fw   # its GPU venv
-        assert env_record["cuda_build"], f"{fw}: {backend} in its GPU venv is not a CUDA build"
-        assert env_record["device"] == on   # device: auto; without a GPU the CUDA build runs on the CPU
-        evaluated = json.loads((repo / f"metrics/eval/{fw}-0.json").read_text())
-        assert 0 <= evaluated["test"]["accuracy"] <= 1
-    assert (repo / "reports/report.md").exists() and (repo / "reports/index.html").exists()
+    assert_trained_under(repo, frameworks, pythons, "gpu" if host.nvidia_host()["gpus"] else "cpu")

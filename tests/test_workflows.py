@@ -64,5 +64,5 @@ def test_the_tests_workflow_runs_the_readme_command_on_every_push_and_pull_reque
     runs = [step["run"] for step in doc["jobs"]["test"]["steps"] if "run" in step]
     assert runs == ['sudo env "PATH=$PATH" CI=true bash .ci/run']  # root for Slurm; setup-python's Python
     commands = [line.split("#")[0].strip() for line in (REPO / ".ci" / "run").read_text().splitlines()]
-    assert commands[-2:] == ["make test", "make test-e2e"]   # the README's command, then the slow tier
+    assert commands[-3:] == ["make test", "make test-e2e", "make test-image"]   # the README's command, then the rest
     assert "make test" in (REPO / "README.md").read_text()

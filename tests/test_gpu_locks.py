@@ -5,11 +5,13 @@ closest to building the image that a machine without Docker allows: a lock that 
 package or a conflict between a backend's venv and the stage code fails here.
 
 Slow (about 12 GB of wheels): `make test-e2e`. KERASBENCH_GPU_VENVS names a folder of venvs made before,
-to reuse them.
+to reuse them; without it the venvs are made in a temporary folder and deleted afterwards (18 GB that CI's
+disk needs for the image tier after this one: tests/test_image.py).
 """
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -25,8 +27,9 @@ BACKENDS = ("tensorflow", "jax", "torch")
 
 
 @pytest.fixture(scope="module")
-def gpu_venvs(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("KERASBENCH_GPU_VENVS") or tmp_path_factory.mktemp("gpu") / "venvs")
+def gpu_venvs(tmp_path_factory):
+    given = os.environ.get("KERASBENCH_GPU_VENVS")
+    folder = Path(given or tmp_path_factory.mktemp("gpu") / "venvs")
     started = time.perf_counter()
     done = subprocess.run(["make", "-C", str(ROOT), "setup-gpu", f"GPU_VENVS={folder}"], capture_output=True,
                           text=True, timeout=3600, env={k: v for k, v in os.environ.items() if k != "MAKEFLAGS"})
@@ -34,7 +37,9 @@ def gpu_venvs(tmp_path_factory) -> Path:
     print(f"make setup-gpu: {time.perf_counter() - started:.0f} s")
     for backend in BACKENDS:
         assert (folder / backend / "bin" / ".installed").exists()
-    return folder
+    yield folder
+    if not given:
+        shutil.rmtree(folder)
 
 
 def test_every_default_contender_runs_the_pipeline_under_the_gpu_venvs(gpu_venvs, tmp_path):

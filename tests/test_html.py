@@ -90,6 +90,19 @@ def test_the_page_renders_offline_in_a_real_browser(built, tmp_path):
                                                    "e.getBoundingClientRect().width])")
         tables = page.eval_on_selector_all("table", "els => els.length")
         title = page.title()
+        # the answer block: the first content after the title, its charts drawn at a size a reader can see
+        first = page.evaluate("() => [...document.body.children].slice(0, 2).map(e => [e.tagName, e.textContent])")
+        answer = page.evaluate("""() => { const out = []; let e = document.querySelector('h2');
+              for (e = e.nextElementSibling; e && e.tagName !== 'H2'; e = e.nextElementSibling) out.push(e);
+              return {text: out.map(e => e.textContent).join(' '),
+                      charts: out.flatMap(e => [...e.querySelectorAll('img')]).map(i => [i.alt, i.naturalWidth,
+                              i.naturalHeight, i.getBoundingClientRect().width,
+                              i.getBoundingClientRect().height])}; }""")
+        speed_cell = page.evaluate("""() => { const t = [...document.querySelectorAll('table')].find(t =>
+              [...t.tHead.rows[0].cells].some(c => c.textContent.includes('steady training (images/s)')));
+              const i = [...t.tHead.rows[0].cells].findIndex(c => c.textContent.includes('steady training'));
+              const row = [...t.tBodies[0].rows].find(r => r.cells[0].textContent.trim() === 'tf_keras');
+              return row.cells[i].textContent.trim().split(' ')[0]; }""")
         # sorting: one click on the Speed table's steady throughput header (the rows start in the report's
         # order), and the column comes out ascending
         header = page.locator("th", has_text="steady training (images/s)").first
@@ -102,7 +115,12 @@ def test_the_page_renders_offline_in_a_real_browser(built, tmp_path):
         page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
         browser.close()
     assert title == "kerasbench report"
-    assert len(figures) == 5 and all(w > 100 and h > 100 and shown > 100 for w, h, shown in figures), figures
+    assert first == [["H1", "kerasbench report"], ["H2", "The answer"]]
+    assert answer["text"].startswith(f"tf_keras trained fastest at steady pace on cpu ({fx.CPU}): {speed_cell} "
+                                     "images/s"), answer["text"][:300]   # the same number as the Speed table
+    assert [alt.split(" ")[0] for alt, *_ in answer["charts"]] == ["Steady", "What"]
+    assert all(w > 500 and h > 300 and shown > 400 and tall > 200 for _, w, h, shown, tall in answer["charts"])
+    assert len(figures) == 7 and all(w > 100 and h > 100 and shown > 100 for w, h, shown in figures), figures
     assert tables >= 8
     assert column == sorted(column) and len(column) == 4
     assert requests == [] and errors == []

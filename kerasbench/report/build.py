@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from kerasbench import files, records
+from kerasbench import files, records, stats
 from kerasbench.params import Params
-from kerasbench.report import environment, figures, headline, html, load, markdown, numbers, variance
+from kerasbench.report import answer, environment, figures, headline, html, load, markdown, numbers, variance
 from kerasbench.results import Directory, Tree
 
 
@@ -40,8 +40,14 @@ def render(p: Params, results: load.Results) -> tuple[str, dict[str, bytes], dic
             "training_curves.png": figures.training_curves(results.timed, frameworks),
             "confusion_matrices.png": figures.confusion(results.runs, frameworks, markdown.class_order(results.runs))}
     costs = numbers.keras_costs(results.samples, frameworks)
+    found = answer.answer(results, frameworks, timing, quality, pairs, costs, len(p.seeds) * results.repeats)
+    if len(found.relative) > 1:
+        pngs["relative_speed.png"] = figures.relative_speed(found.relative)
+    if any(c.figure == answer.SPEED for c in costs):
+        pngs["keras_cost.png"] = figures.keras_cost(costs, stats.FACTOR)
     spreads = variance.spreads(results, frameworks)
-    text = markdown.render(p, results, timing, quality, pairs, costs=costs, spreads=spreads)
+    text = markdown.render(p, results, timing, quality, pairs, costs=costs, spreads=spreads, answer=found,
+                           charts=[name for name in ("relative_speed.png", "keras_cost.png") if name in pngs])
     summary = numbers.summary_json(results, timing, quality)
     for fw, entry in variance.summary(spreads).items():
         summary[fw]["variance"] = entry

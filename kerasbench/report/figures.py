@@ -173,3 +173,50 @@ def confusion(runs: list[Run], frameworks: list[str], classes: list[str]) -> byt
     fig.suptitle("confusion matrices on the test set: % of each actual class", fontsize=12)
     fig.tight_layout()
     return _png(fig)
+
+
+def _ratio_bars(ax, names: list[str], values: list[tuple[float, float, float]], xlabel: str) -> None:
+    """Horizontal bars of ratios, the first name on top, with their intervals (none where NaN) and their value."""
+    y = np.arange(len(names))[::-1]
+    ratio = np.array([v[0] for v in values], dtype=float)
+    low = np.array([v[1] for v in values], dtype=float)
+    high = np.array([v[2] for v in values], dtype=float)
+    ax.barh(y, ratio, height=0.6, color="#4c72b0")
+    shown = np.isfinite(low) & np.isfinite(high)
+    ax.errorbar(ratio[shown], y[shown], xerr=[ratio[shown] - low[shown], high[shown] - ratio[shown]], fmt="none",
+                ecolor="black", capsize=4, elinewidth=1.2, zorder=4)
+    for yi, r, hi in zip(y, ratio, high):
+        ax.text((hi if math.isfinite(hi) else r) * 1.01 + 0.01, yi, f"{r:.2f}×", va="center", fontsize=9)
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_yticks(y, names, fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_xlim(0, max(1.0, float(np.nanmax(np.r_[ratio, high]))) * 1.15)
+
+
+def relative_speed(relative: dict[str, tuple[float, float, float]]) -> bytes:
+    """Each contender's steady throughput over the fastest's, fastest on top, with the pairwise intervals."""
+    names = list(relative)
+    fig, ax = plt.subplots(figsize=(8, max(3.2, 0.45 * len(names) + 1.6)))
+    _ratio_bars(ax, names, [relative[n] for n in names], "steady training throughput relative to the fastest "
+                "(1 = the fastest; whiskers: the comparison's interval)")
+    ax.set_title("how fast each contender trains, against the fastest", fontsize=11)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def keras_cost(costs: list, factor: float) -> bytes:
+    """Keras contender over its baseline's steady throughput, per backend; the band [1/factor, factor] shaded."""
+    steady = [c for c in costs if c.figure == "steady_images_per_s"]
+    names = [f"{c.backend}: {c.keras} / {c.native}" for c in steady]
+    values = []
+    for c in steady:
+        iv = c.comparison.interval
+        values.append((c.comparison.ratio, *((iv.low, iv.high) if iv is not None else (math.nan, math.nan))))
+    fig, ax = plt.subplots(figsize=(8, max(3.2, 0.45 * len(names) + 1.6)))
+    ax.axvspan(1 / factor, factor, color="#dddddd", zorder=0, label=f"the same within {factor:.2f}×")
+    _ratio_bars(ax, names, values, "Keras' steady throughput over the baseline's (below 1: Keras is slower)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("what Keras costs on each backend", fontsize=11)
+    fig.tight_layout()
+    return _png(fig)

@@ -12,6 +12,7 @@ from kerasbench.records import CONFUSION_COLUMNS, Run
 from kerasbench.report import costs as answers
 from kerasbench.report import environment as envs
 from kerasbench.report import interference, variance
+from kerasbench.report.answer import Answer
 from kerasbench.report.load import Results
 from kerasbench.report.numbers import Pair, Table
 from kerasbench.report.text import DASH, cell, decimals, escape, fmt, markdown_table, score_cell
@@ -25,6 +26,9 @@ SCORE_FORMAT = {  # header, decimals, scale (fractions shown as %)
     "test_recall_weighted": ("test recall (weighted)", 3, 1),
     "train_f1_macro": ("train F1 (macro)", 3, 1), "test_f1_macro": ("test F1 (macro)", 3, 1),
 }
+CHART_ALT = {"relative_speed.png": "Steady training throughput of each contender relative to the fastest, with "
+                                   "the comparison's interval",
+             "keras_cost.png": "What Keras costs on each backend: Keras' steady throughput over its baseline's"}
 TEMPLATE = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=False,
                               trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                               undefined=jinja2.StrictUndefined).get_template("report.md.j2")
@@ -149,7 +153,8 @@ def environment(results: Results, frameworks: list[str]) -> dict[str, object]:
 
 
 def render(p: Params, results: Results, timing: Table, quality: Table, pairs: list[Pair],
-           factor: float = stats.FACTOR, costs: list | None = None, spreads: list | None = None) -> str:
+           factor: float = stats.FACTOR, costs: list | None = None, spreads: list | None = None,
+           answer: Answer | None = None, charts: list[str] | None = None) -> str:
     frameworks, runs = list(p.frameworks), results.runs
     trained = envs.training_devices(runs, frameworks)
     jit = envs.per_contender(runs, frameworks, envs.jit_label)
@@ -160,6 +165,7 @@ def render(p: Params, results: Results, timing: Table, quality: Table, pairs: li
                                            if gpu else {})}
     n_seeds = len(p.seeds)
     return TEMPLATE.render(
+        answer=answer, charts=charts or [], chart_alt=CHART_ALT,
         repeats=results.repeats, n_runs=n_seeds * results.repeats, has_repeats_param=hasattr(p, "repeats"),
         banners=(envs.data_banners(runs) + envs.setting_banners(runs, frameworks)
                  + interference.banners(results.timed, interference.shared_placements({r.name: r.env for r in runs}))),

@@ -11,10 +11,12 @@ top of it (`read_json`, `read_csv`) raise ResultsError with a message that names
 """
 from __future__ import annotations
 
+import copy
+import functools
 import io
 import json
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -60,18 +62,63 @@ def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return result
 
 
+class Objects:
+    """One `git cat-file --batch` process for many reads: the files and folder listings of many commits at
+    the cost of one process, so that a long history (kerasbench/history.py) reads fast. Close it when done."""
+
+    def __init__(self, repo: Path):
+        self.process = subprocess.Popen(["git", "cat-file", "--batch"], cwd=repo, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def get(self, spec: str) -> tuple[str, bytes] | None:
+        """(type, content) of `<commit>:<path>`, or None when there is no such object."""
+        if "\n" in spec:
+            return None
+        self.process.stdin.write(spec.encode() + b"\n")
+        self.process.stdin.flush()
+        header = self.process.stdout.readline().split()
+        if len(header) != 3:   # "<spec> missing", "<spec> ambiguous"
+            return None
+        content = self.process.stdout.read(int(header[2]))
+        self.process.stdout.read(1)   # the newline after each object
+        return header[1].decode(), content
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def tree_files(content: bytes) -> list[str]:
+    """The names of the files (not sub-folders) in a raw git tree object: `<mode> <name>\\0<20-byte id>` each."""
+    names, at = [], 0
+    while at < len(content):
+        space, nul = content.index(b" ", at), content.index(b"\0", at)
+        if not content[at:space].startswith(b"4"):   # 40000: a sub-folder
+            names.append(content[space + 1:nul].decode())
+        at = nul + 21
+    return sorted(names)
+
+
 @dataclass(frozen=True)
 class Revision:
-    """Results as committed at one git commit, read with `git show` and `git ls-tree`."""
+    """Results as committed at one git commit, read with `git show` and `git ls-tree`, or through `objects`
+    (one process for many reads) when given."""
     repo: Path
     sha: str
     label: str
+    objects: Objects | None = field(default=None, compare=False, repr=False)
 
     def read_text(self, path: str) -> str | None:
+        if self.objects is not None:
+            found = self.objects.get(f"{self.sha}:{path}")
+            return found[1].decode() if found and found[0] == "blob" else None
         result = git(self.repo, "show", f"{self.sha}:{path}", check=False)
         return result.stdout if result.returncode == 0 else None
 
     def names(self, folder: str) -> list[str]:
+        if self.objects is not None:
+            found = self.objects.get(f"{self.sha}:{folder.rstrip('/')}")
+            return tree_files(found[1]) if found and found[0] == "tree" else []
         out = git(self.repo, "ls-tree", "--name-only", self.sha, "--", f"{folder.rstrip('/')}/").stdout
         return sorted(Path(line).name for line in out.splitlines() if line)
 
@@ -82,7 +129,8 @@ def experiments(repo: Path) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for line in out.splitlines():
         ref, sha = line.split()
-        if ref.count("/") >= 3:  # refs/exps/<baseline>/<name>; skips refs/exps/exec, stash, ...
+        if ref.count("/") >= 3 and not ref.startswith("refs/exps/exec/"):
+            # refs/exps/<baseline>/<name>; skips refs/exps/stash and DVC's own refs/exps/exec/EXEC_HEAD, ...
             found.setdefault(ref.rsplit("/", 1)[1], []).append(sha)
     return found
 
@@ -197,7 +245,13 @@ def read_params(tree: Tree) -> dict:
     if text is None:
         return {}
     try:
-        doc = read_yaml(text)
+        return copy.deepcopy(_parsed_params(text))
     except YAMLError as err:
         raise ResultsError(f"params.yaml at {tree.label}: not valid YAML ({str(err).splitlines()[0]})") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_params(text: str) -> dict:
+    """One parse per distinct params.yaml: a history reads the same file at hundreds of commits."""
+    doc = read_yaml(text)
     return doc if isinstance(doc, dict) else {}

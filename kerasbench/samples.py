@@ -194,7 +194,7 @@ def select(frame: pd.DataFrame, framework: str, figure: str) -> pd.DataFrame:
 
 def processes(selection: pd.DataFrame) -> list[tuple[int, int, int]]:
     """The training process of each sample: (round, seed, repeat)."""
-    return list(selection[PROCESS].itertuples(index=False, name=None))
+    return list(zip(*(selection[column].tolist() for column in PROCESS)))   # no frame built: called per figure
 
 
 def units(selection: pd.DataFrame) -> list:

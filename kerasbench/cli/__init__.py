@@ -17,6 +17,7 @@ COMMANDS = {
     "repro": ("repro", "run the pipeline (dvc repro), saying which stage of how many is running"),
     "devices": ("devices", "which device each contender would train on, and why not a GPU"),
     "compare": ("compare", "compare two revisions or experiments, with intervals and verdicts"),
+    "history": ("history", "every contender's headline figures across a branch's commits, as one HTML page"),
     "power": ("power", "the smallest change each figure could detect with the processes run"),
     "spread": ("spread", "how much each setting varies between processes (fresh runs)"),
     "calibrate": ("calibrate", "record a pool of runs and check how often the verdicts are right"),

@@ -69,6 +69,7 @@ def test_a_commit_on_another_machine_is_marked_and_skipped_by_the_comparisons(re
     assert "AMD EPYC 9654" in found.machines[(shas[OTHER_MACHINE_AT][:7], "tf_keras")]
 
 
+@pytest.mark.quiet   # it times itself: run alone, after the others (Makefile TWO_HALVES)
 def test_the_page_is_written_fast_offline_and_says_it(repo, tmp_path, capsys):
     root, shas = repo
     out = tmp_path / "history.html"

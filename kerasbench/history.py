@@ -11,9 +11,10 @@ nearest earlier point that ran on the same machine fingerprint (kerasbench/diff.
 driver, lock, deterministic, effective jit_compile, ...) by kerasbench/diff.py, and a `+` or `-` there
 (a change beyond the factor whose interval excludes 1) is a step. So the history page and a CI diff between
 the same two commits can never disagree. A point whose fingerprint is not the series' most common one is
-marked not comparable and starts no step. What this rule cannot see: a drift spread over many commits, each
-step under the factor (E-Divisive means over the whole series, as Hunter does, would; it needs a series of
-medians, not samples, and finds change points without a band of practical size).
+marked not comparable with the rest, and is compared only with earlier points of its own machine. What
+this rule cannot see: a drift spread over many commits, each step under the factor (E-Divisive means over
+the whole series, as Hunter does, would; it needs a series of medians, not samples, and finds change points
+without a band of practical size).
 """
 from __future__ import annotations
 

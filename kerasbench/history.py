@@ -109,7 +109,7 @@ def _series(repo, branch, figures, factor, with_experiments, objects) -> Series:
         if not runs:
             continue
         frame = frame[frame["figure"].isin(figures)]
-        loaded[point.label] = (tree, runs, dict(tuple(frame.groupby(["framework", "figure"], sort=False))))
+        loaded[point.label] = (runs, dict(tuple(frame.groupby(["framework", "figure"], sort=False))))
         for fw, prints in diff.fingerprints(tree, runs).items():
             machines[(point.label, fw)] = _machine(prints)
         kept.append(point)
@@ -117,13 +117,13 @@ def _series(repo, branch, figures, factor, with_experiments, objects) -> Series:
                  for fw in {f for _, f in machines}}
     rows, previous = [], {}   # previous: (contender, machine) -> the last point's label on that machine
     for point in kept:
-        tree, runs, groups = loaded[point.label]
+        runs, groups = loaded[point.label]
         contenders = list(dict.fromkeys(r.framework for r in runs))
         before = {fw: previous.get((fw, machines.get((point.label, fw), ""))) for fw in contenders}
         marks = {}
         for base in {b for b in before.values() if b}:   # one comparison per earlier point, as compare makes it
             marks |= {(base, *key): mark for key, mark in
-                      compare(loaded[base][2], groups, [fw for fw in contenders if before[fw] == base], factor).items()}
+                      compare(loaded[base][1], groups, [fw for fw in contenders if before[fw] == base], factor).items()}
         for fw in contenders:
             machine = machines.get((point.label, fw), "")
             for figure in figures:

@@ -10,7 +10,7 @@ import math
 
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")   # before pyplot: no display
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -18,18 +18,11 @@ import pandas as pd
 from kerasbench import stats
 from kerasbench.history import Series
 from kerasbench.report import html
+from kerasbench.report.figures import png
 from kerasbench.report.text import DASH, escape, fmt, markdown_table
 from kerasbench.samples import FIGURES
 
 STEP_WORDS = {stats.WORSE: "worse", stats.BETTER: "better"}
-
-
-def _png(fig) -> bytes:
-    import io
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def chart(rows: pd.DataFrame, labels: list[str], figure: str) -> bytes:
@@ -58,7 +51,7 @@ def chart(rows: pd.DataFrame, labels: list[str], figure: str) -> bytes:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=4, loc="best")
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def _cell(row) -> str:

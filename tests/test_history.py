@@ -104,6 +104,7 @@ def test_bad_input_is_one_line(repo, tmp_path, capsys):
     assert cli.main(["--repo", str(empty), "--out", str(tmp_path / "h.html")]) == 2
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 3 and all(line.startswith("history: error: ") for line in errors), errors
+    assert "no-such-branch: no such branch, tag or commit" in errors[0]
     assert "no commit on HEAD recorded results" in errors[2]
     assert not (tmp_path / "h.html").exists()
 

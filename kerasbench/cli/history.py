@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.repo.is_dir():
             raise ResultsError(f"--repo {args.repo}: no such folder")
         repo = Path(git(args.repo, "rev-parse", "--show-toplevel").stdout.strip())
-        git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{args.branch}^{{commit}}")
+        if git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{args.branch}^{{commit}}",
+               check=False).returncode:
+            raise ResultsError(f"{args.branch}: no such branch, tag or commit in {repo}")
         found = history.series(repo, args.branch, factor=args.factor, with_experiments=args.experiments)
         if not found.points:
             raise ResultsError(f"no commit on {args.branch} recorded results (metrics/train/<contender>-<seed>.json)")

@@ -28,7 +28,6 @@ WORDS = {stats.BETTER: "faster beyond {f}×", stats.WORSE: "faster beyond {f}×"
 class Answer:
     sentences: list[str]
     caveats: list[str]
-    ranking: list[str]                 # contenders by steady throughput, fastest first
     relative: dict[str, tuple[float, float, float]]   # contender -> (ratio to the fastest, low, high)
 
 
@@ -153,4 +152,4 @@ def answer(results: Results, frameworks: list[str], timing: Table, quality: Tabl
             lead += f", {pair.speedup:.2f}× the slowest ({order[-1]})"
         sentences += [lead + ".", ranking_sentence(order, timing, pairs, factor)]
     sentences += [s for s in (keras_sentence(costs, factor), memory_sentence(timing), accuracy_sentence(quality)) if s]
-    return Answer(sentences, caveats(results, frameworks, processes), order, relative(order, pairs))
+    return Answer(sentences, caveats(results, frameworks, processes), relative(order, pairs))

@@ -23,7 +23,8 @@ from kerasbench.report.load import Run, histories
 from kerasbench.report.numbers import Table, samples_of
 
 
-def _png(fig) -> bytes:
+def png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes, the figure closed (the report's and the history page's)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -74,7 +75,7 @@ def training_curves(timed: list[samples.Run], frameworks: list[str]) -> bytes:
         _integer_epochs(ax, sorted(runs["epoch"].astype(int).unique()))
     axes[1].legend(fontsize=8, loc="best")
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def epoch_times(timed: list[samples.Run], frameworks: list[str]) -> bytes:
@@ -90,7 +91,7 @@ def epoch_times(timed: list[samples.Run], frameworks: list[str]) -> bytes:
     _integer_epochs(ax, sorted(runs["epoch"].astype(int).unique()))
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def _bars(ax, frame: pd.DataFrame, table: Table, groups: list[tuple[str, str]], labels: list[str],
@@ -134,7 +135,7 @@ def speed(frame: pd.DataFrame, table: Table, labels: list[str]) -> bytes:
           labels, "images per second (higher is better)")
     axes[1].set_title("throughput; dots: every sample")
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def memory(frame: pd.DataFrame, table: Table, labels: list[str], gpu: bool) -> bytes:
@@ -147,7 +148,7 @@ def memory(frame: pd.DataFrame, table: Table, labels: list[str], gpu: bool) -> b
         _bars(ax, frame, table, groups, labels, "MiB (lower is better)")
         ax.set_title(title)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def confusion(runs: list[Run], frameworks: list[str], classes: list[str]) -> bytes:
@@ -172,7 +173,7 @@ def confusion(runs: list[Run], frameworks: list[str], classes: list[str]) -> byt
         ax.axis("off")
     fig.suptitle("confusion matrices on the test set: % of each actual class", fontsize=12)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def _ratio_bars(ax, names: list[str], values: list[tuple[float, float, float]], xlabel: str) -> None:
@@ -202,7 +203,7 @@ def relative_speed(relative: dict[str, tuple[float, float, float]]) -> bytes:
                 "(1 = the fastest; whiskers: the comparison's interval)")
     ax.set_title("how fast each contender trains, against the fastest", fontsize=11)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def keras_cost(costs: list, factor: float) -> bytes:
@@ -219,4 +220,4 @@ def keras_cost(costs: list, factor: float) -> bytes:
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title("what Keras costs on each backend", fontsize=11)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
